@@ -1,0 +1,109 @@
+# ngx_hoop — build, run and test the gateway modules.
+#
+#   make deps      install the Debian packages needed (idempotent)
+#   make           build the four .so files into build/modules/
+#   make install   copy them into nginx's modules dir + load_module snippets
+#   make run       demo gateway with local PostgreSQL, Redis, token issuer
+#   make stop      stop what `make run` started
+#   make test      build, start test servers, run t/ with prove, stop them
+#
+# Build against another nginx (>= 1.22) source tree:
+#   make NGINX_SRC=/path/to/nginx-1.x.y
+
+SHELL        := /bin/bash
+NGINX_SRC    ?= /usr/share/nginx/src
+NGINX_BIN    ?= /usr/sbin/nginx
+NGINX_MODDIR ?= /usr/lib/nginx/modules
+STREAM_SO    ?= $(NGINX_MODDIR)/ngx_stream_module.so
+BUILD        := $(CURDIR)/build
+NGX_BUILD    := $(BUILD)/nginx
+STATE        := $(CURDIR)/.state
+PROVE_ARGS   ?= -r t/
+CC_OPT       ?= -g -O2 -Wall -Wextra -Wno-unused-parameter \
+                -Wno-missing-field-initializers
+
+MODULES := ngx_hoop_auth_module ngx_hoop_audit_module \
+           ngx_hoop_mask_module ngx_hoop_pg_module
+SO_FILES := $(patsubst %,$(BUILD)/modules/%.so,$(MODULES))
+SOURCES  := config $(wildcard ngx_hoop_*_module/*.[ch])
+
+# The load order that works: stream first, then ours (see README).
+LOAD_MODULES := $(STREAM_SO) $(SO_FILES)
+
+.PHONY: all build deps install run stop test clean distclean check-weak
+
+all: build
+
+build: $(SO_FILES)
+
+deps:
+	@scripts/deps.sh all
+
+# configure once per change of `config`; the nginx-dev tree has headers
+# only, so we build our own targets, never `make modules`.
+$(NGX_BUILD)/objs/Makefile: config
+	@rm -rf $(NGX_BUILD) && mkdir -p $(BUILD)
+	@cp -r $(NGINX_SRC) $(NGX_BUILD)
+	@cd $(NGX_BUILD) && \
+	if [ -f conf_flags ]; then . ./conf_flags; \
+	else NGX_CONF_FLAGS=(--with-compat --with-threads \
+	        --with-http_ssl_module); fi; \
+	./configure "$${NGX_CONF_FLAGS[@]}" --with-stream=dynamic \
+	    --with-stream_ssl_module --with-cc-opt="$(CC_OPT)" \
+	    --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
+	|| { tail -n 20 $(BUILD)/configure.log; exit 1; }
+
+$(SO_FILES): $(NGX_BUILD)/objs/Makefile $(SOURCES)
+	@mkdir -p $(BUILD)/modules
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile \
+	    $(patsubst %,objs/%.so,$(MODULES))
+	@cp $(patsubst %,$(NGX_BUILD)/objs/%.so,$(MODULES)) $(BUILD)/modules/
+
+# Debian layout: snippets in modules-available, enabled by symlinks that
+# sort after 50-mod-stream.conf.
+install: build
+	install -m 0644 $(SO_FILES) $(NGINX_MODDIR)/
+	@n=60; for m in $(MODULES); do \
+	    short=$${m#ngx_hoop_}; short=$${short%_module}; \
+	    avail=/usr/share/nginx/modules-available/mod-hoop-$$short.conf; \
+	    echo "load_module modules/$$m.so;" > $$avail; \
+	    ln -sf $$avail /etc/nginx/modules-enabled/$$n-mod-hoop-$$short.conf; \
+	    echo "installed $$m.so ($$n-mod-hoop-$$short.conf)"; \
+	    n=$$((n + 1)); \
+	done
+
+# --- demo -----------------------------------------------------------------
+
+DEMO := $(STATE)/demo
+
+run: deps build
+	@scripts/demo.sh start $(DEMO) "$(LOAD_MODULES)" $(NGINX_BIN)
+
+stop:
+	@scripts/demo.sh stop $(DEMO) "" $(NGINX_BIN)
+
+# --- tests ----------------------------------------------------------------
+
+TESTSTATE := $(STATE)/test
+
+test: deps build check-weak
+	@scripts/run-tests.sh $(TESTSTATE) "$(LOAD_MODULES)" $(NGINX_BIN) \
+	    $(PROVE_ARGS)
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: stop clean
+	scripts/servers.sh stop $(TESTSTATE) --purge || true
+	rm -rf $(STATE)
+
+# Every symbol ngx_hoop_pg_module.so takes from ngx_stream_module.so must be
+# weak, or a wrong load order fails in dlopen() without our message.
+check-weak: build
+	@nm -D --defined-only $(STREAM_SO) | awk '{print $$3}' > $(BUILD)/stream.syms
+	@strong=$$(nm -D --undefined-only $(BUILD)/modules/ngx_hoop_pg_module.so \
+	    | awk '$$1 == "U" {print $$2}' | grep -Fx -f $(BUILD)/stream.syms); \
+	if [ -n "$$strong" ]; then \
+	    echo "add to ngx_hoop_pg_module/ngx_hoop_pg_weak.h:" $$strong; \
+	    exit 1; \
+	fi

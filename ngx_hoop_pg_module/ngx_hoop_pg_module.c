@@ -1,0 +1,268 @@
+
+/*
+ * ngx_hoop_pg_module: directives and the stream content handler of the
+ * Postgres gateway.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+#include "ngx_hoop_pg.h"
+#include "ngx_hoop_pg_proto.h"
+
+
+static void ngx_hoop_pg_handler(ngx_stream_session_t *s);
+static void *ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf);
+static char *ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_hoop_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+
+
+static ngx_command_t  ngx_hoop_pg_commands[] = {
+
+    { ngx_string("hoop_pg"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_hoop_pg,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("hoop_pg_connect_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, connect_timeout),
+      NULL },
+
+    { ngx_string("hoop_pg_startup_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, startup_timeout),
+      NULL },
+
+    { ngx_string("hoop_pg_idle_timeout"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, idle_timeout),
+      NULL },
+
+    { ngx_string("hoop_pg_buffer_size"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, buffer_size),
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_stream_module_t  ngx_hoop_pg_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    NULL,                                  /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    ngx_hoop_pg_create_srv_conf,           /* create server configuration */
+    ngx_hoop_pg_merge_srv_conf             /* merge server configuration */
+};
+
+
+ngx_module_t  ngx_hoop_pg_module = {
+    NGX_MODULE_V1,
+    &ngx_hoop_pg_module_ctx,               /* module context */
+    ngx_hoop_pg_commands,                  /* module directives */
+    NGX_STREAM_MODULE,                     /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void
+ngx_hoop_pg_handler(ngx_stream_session_t *s)
+{
+    ngx_connection_t        *c;
+    ngx_hoop_pg_ctx_t       *ctx;
+    ngx_hoop_pg_srv_conf_t  *pscf;
+
+    c = s->connection;
+    pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
+
+    ngx_log_debug0(NGX_LOG_DEBUG_STREAM, c->log, 0, "hoop pg: new session");
+
+    ctx = ngx_pcalloc(c->pool, sizeof(ngx_hoop_pg_ctx_t));
+    if (ctx == NULL) {
+        ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->session = s;
+    ctx->phase = NGX_HOOP_PG_STARTUP;
+
+    /* the startup packet is bounded by NGX_HOOP_PG_MAX_STARTUP */
+    ctx->client_buf = ngx_create_temp_buf(c->pool,
+                             ngx_max(pscf->buffer_size,
+                                     NGX_HOOP_PG_MAX_STARTUP + 8));
+    if (ctx->client_buf == NULL) {
+        ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_stream_set_ctx(s, ctx, ngx_hoop_pg_module);
+
+    c->read->handler = ngx_hoop_pg_startup_read;
+    c->write->handler = ngx_hoop_pg_startup_read;
+
+    ngx_add_timer(c->read, pscf->startup_timeout);
+
+    ngx_hoop_pg_startup_read(c->read);
+}
+
+
+void
+ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc)
+{
+    ngx_stream_upstream_t  *u;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, s->connection->log, 0,
+                   "hoop pg: finalize session: %ui", rc);
+
+    u = s->upstream;
+
+    if (u != NULL && u->peer.connection != NULL) {
+        if (u->peer.free) {
+            u->peer.free(&u->peer, u->peer.data, 0);
+        }
+
+        ngx_close_connection(u->peer.connection);
+        u->peer.connection = NULL;
+    }
+
+    ngx_stream_finalize_session(s, rc);
+}
+
+
+/*
+ * Tell the client why the session ends (a best-effort FATAL ErrorResponse
+ * on a socket that is writable in practice: nothing else is queued on it
+ * at the points where this is called), then close.
+ */
+
+void
+ngx_hoop_pg_fatal(ngx_stream_session_t *s, const char *sqlstate,
+    const char *message, ngx_uint_t rc)
+{
+    ngx_str_t          msg;
+    ngx_buf_t         *b;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    msg.data = (u_char *) message;
+    msg.len = ngx_strlen(message);
+
+    b = ngx_hoop_pg_error_response(c->pool, "FATAL", sqlstate, &msg);
+
+    if (b != NULL && !c->write->error) {
+        (void) c->send(c, b->pos, b->last - b->pos);
+    }
+
+    ngx_hoop_pg_finalize(s, rc);
+}
+
+
+static void *
+ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf)
+{
+    ngx_hoop_pg_srv_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_hoop_pg_srv_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->upstream = NULL;
+     */
+
+    conf->connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->startup_timeout = NGX_CONF_UNSET_MSEC;
+    conf->idle_timeout = NGX_CONF_UNSET_MSEC;
+    conf->buffer_size = NGX_CONF_UNSET_SIZE;
+
+    return conf;
+}
+
+
+static char *
+ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_hoop_pg_srv_conf_t *prev = parent;
+    ngx_hoop_pg_srv_conf_t *conf = child;
+
+    ngx_conf_merge_msec_value(conf->connect_timeout,
+                              prev->connect_timeout, 10000);
+    ngx_conf_merge_msec_value(conf->startup_timeout,
+                              prev->startup_timeout, 30000);
+    ngx_conf_merge_msec_value(conf->idle_timeout,
+                              prev->idle_timeout, 3600000);
+    ngx_conf_merge_size_value(conf->buffer_size,
+                              prev->buffer_size, 16384);
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * hoop_pg <upstream name | host:port>;
+ * Like proxy_pass: a name refers to an upstream {} block, an address gets
+ * an implicit one.
+ */
+
+static char *
+ngx_hoop_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_hoop_pg_srv_conf_t *pscf = conf;
+
+    ngx_url_t                    u;
+    ngx_str_t                   *value;
+    ngx_stream_core_srv_conf_t  *cscf;
+
+    if (pscf->upstream) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ngx_memzero(&u, sizeof(ngx_url_t));
+
+    u.url = value[1];
+    u.no_resolve = 1;
+
+    pscf->upstream = ngx_stream_upstream_add(cf, &u, 0);
+    if (pscf->upstream == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cscf = ngx_stream_conf_get_module_srv_conf(cf, ngx_stream_core_module);
+
+    if (cscf->handler) {
+        return "conflicts with another content handler (proxy_pass?)";
+    }
+
+    cscf->handler = ngx_hoop_pg_handler;
+
+    return NGX_CONF_OK;
+}

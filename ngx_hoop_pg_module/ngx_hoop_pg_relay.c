@@ -1,0 +1,224 @@
+
+/*
+ * The relay: bytes between client and server, both ways, with a bounded
+ * buffer per direction and flow control (a full buffer stops reading from
+ * its source until the destination drains it).
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+#include "ngx_hoop_pg.h"
+
+
+static void ngx_hoop_pg_client_handler(ngx_event_t *ev);
+static void ngx_hoop_pg_server_handler(ngx_event_t *ev);
+static void ngx_hoop_pg_relay(ngx_stream_session_t *s,
+    ngx_uint_t from_server, ngx_uint_t do_write);
+static void ngx_hoop_pg_relay_done(ngx_stream_session_t *s, ngx_uint_t rc);
+
+
+void
+ngx_hoop_pg_relay_start(ngx_stream_session_t *s)
+{
+    ngx_connection_t        *c, *pc;
+    ngx_hoop_pg_ctx_t       *ctx;
+    ngx_stream_upstream_t   *u;
+    ngx_hoop_pg_srv_conf_t  *pscf;
+
+    c = s->connection;
+    u = s->upstream;
+    pc = u->peer.connection;
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                   "hoop pg: connected to upstream %V", u->peer.name);
+
+    u->connected = 1;
+    ctx->phase = NGX_HOOP_PG_RELAY;
+
+    ctx->server_buf = ngx_create_temp_buf(c->pool, pscf->buffer_size);
+    if (ctx->server_buf == NULL) {
+        ngx_hoop_pg_relay_done(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    c->read->handler = ngx_hoop_pg_client_handler;
+    c->write->handler = ngx_hoop_pg_client_handler;
+    pc->read->handler = ngx_hoop_pg_server_handler;
+    pc->write->handler = ngx_hoop_pg_server_handler;
+
+    /* the startup packet, and whatever the client pipelined after it */
+    if (pc->read->ready) {
+        ngx_post_event(pc->read, &ngx_posted_events);
+    }
+
+    ngx_hoop_pg_relay(s, 0, 1);
+}
+
+
+static void
+ngx_hoop_pg_client_handler(ngx_event_t *ev)
+{
+    ngx_connection_t      *c;
+    ngx_stream_session_t  *s;
+
+    c = ev->data;
+    s = c->data;
+
+    if (ev->timedout) {
+        ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                      "hoop pg: session idle, closing");
+        ngx_hoop_pg_relay_done(s, NGX_STREAM_OK);
+        return;
+    }
+
+    /* a client read moves bytes to the server; a client write, from it */
+    ngx_hoop_pg_relay(s, ev->write, ev->write);
+}
+
+
+static void
+ngx_hoop_pg_server_handler(ngx_event_t *ev)
+{
+    ngx_connection_t      *pc;
+    ngx_stream_session_t  *s;
+
+    pc = ev->data;
+    s = pc->data;
+
+    ngx_hoop_pg_relay(s, !ev->write, ev->write);
+}
+
+
+static void
+ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
+    ngx_uint_t do_write)
+{
+    size_t                   size;
+    ssize_t                  n;
+    ngx_buf_t               *b;
+    ngx_connection_t        *c, *pc, *src, *dst;
+    ngx_hoop_pg_ctx_t       *ctx;
+    ngx_stream_upstream_t   *u;
+    ngx_hoop_pg_srv_conf_t  *pscf;
+
+    c = s->connection;
+    u = s->upstream;
+    pc = u->peer.connection;
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
+
+    if (from_server) {
+        src = pc;
+        dst = c;
+        b = ctx->server_buf;
+
+    } else {
+        src = c;
+        dst = pc;
+        b = ctx->client_buf;
+    }
+
+    for ( ;; ) {
+
+        if (do_write) {
+            size = b->last - b->pos;
+
+            if (size && dst->write->ready) {
+                n = dst->send(dst, b->pos, size);
+
+                if (n == NGX_ERROR) {
+                    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                                  "hoop pg: %s closed the connection",
+                                  from_server ? "client" : "server");
+                    ngx_hoop_pg_relay_done(s, from_server
+                                              ? NGX_STREAM_OK
+                                              : NGX_STREAM_BAD_GATEWAY);
+                    return;
+                }
+
+                if (n > 0) {
+                    b->pos += n;
+
+                    if (b->pos == b->last) {
+                        b->pos = b->start;
+                        b->last = b->start;
+                    }
+                }
+            }
+        }
+
+        size = b->end - b->last;
+
+        if (size && src->read->ready && !src->read->eof) {
+            n = src->recv(src, b->last, size);
+
+            if (n == NGX_AGAIN) {
+                break;
+            }
+
+            if (n > 0) {
+                if (from_server) {
+                    if (u->state->first_byte_time == (ngx_msec_t) -1) {
+                        u->state->first_byte_time = ngx_current_msec
+                                                    - u->start_time;
+                    }
+
+                    u->received += n;
+
+                } else {
+                    s->received += n;
+                }
+
+                b->last += n;
+                do_write = 1;
+                continue;
+            }
+
+            /* 0 or NGX_ERROR: the source is gone */
+            src->read->eof = 1;
+        }
+
+        break;
+    }
+
+    if (src->read->eof && b->pos == b->last) {
+        ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
+                       "hoop pg: %s closed the connection",
+                       from_server ? "server" : "client");
+        ngx_hoop_pg_relay_done(s, NGX_STREAM_OK);
+        return;
+    }
+
+    if (ngx_handle_read_event(src->read, 0) != NGX_OK
+        || ngx_handle_write_event(dst->write, 0) != NGX_OK)
+    {
+        ngx_hoop_pg_relay_done(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* any traffic either way restarts the idle timer */
+    ngx_add_timer(c->read, pscf->idle_timeout);
+}
+
+
+static void
+ngx_hoop_pg_relay_done(ngx_stream_session_t *s, ngx_uint_t rc)
+{
+    ngx_connection_t       *pc;
+    ngx_stream_upstream_t  *u;
+
+    u = s->upstream;
+    pc = u->peer.connection;
+
+    if (u->state && pc) {
+        u->state->response_time = ngx_current_msec - u->start_time;
+        u->state->bytes_received = u->received;
+        u->state->bytes_sent = pc->sent;
+    }
+
+    ngx_hoop_pg_finalize(s, rc);
+}
