@@ -7,7 +7,7 @@
 
 #include <ngx_config.h>
 #include <ngx_core.h>
-#include "ngx_hoop_auth.h"
+#include "ngx_hoop_oidc.h"
 
 
 static void *ngx_hoop_auth_create_conf(ngx_cycle_t *cycle);

@@ -1,0 +1,6 @@
+
+/* placeholder: being written */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
