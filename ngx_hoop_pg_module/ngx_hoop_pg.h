@@ -14,26 +14,62 @@
 #include <ngx_hoop.h>
 
 #include "ngx_hoop_pg_weak.h"
+#include "ngx_hoop_pg_scram.h"
 #include "../ngx_hoop_auth_module/ngx_hoop_auth.h"
 #include "../ngx_hoop_audit_module/ngx_hoop_audit.h"
 #include "../ngx_hoop_mask_module/ngx_hoop_mask.h"
 
 
+/* hoop_pg_role: what a startup "user" name stands for */
+typedef struct {
+    ngx_str_t                        name;
+    ngx_str_t                        user;          /* upstream user */
+    ngx_str_t                        password;      /* from the vault */
+    ngx_str_t                        database;      /* empty: client's */
+    ngx_array_t                     *groups;        /* of ngx_str_t */
+
+    /*
+     * SCRAM: the PBKDF2 result for the last salt and iteration count the
+     * server sent.  Per worker (written at run time in the worker's copy).
+     */
+    ngx_hoop_pg_scram_cache_t        scram;
+} ngx_hoop_pg_role_t;
+
+
 typedef struct {
     ngx_stream_upstream_srv_conf_t  *upstream;
+
+    ngx_hoop_oidc_t                 *oidc;          /* hoop_pg_auth */
+    ngx_array_t                     *roles;         /* ngx_hoop_pg_role_t */
+    ngx_flag_t                       plaintext_login;
+
+    ngx_ssl_t                       *ssl;           /* hoop_pg_ssl_* */
+    ngx_str_t                        ssl_certificate;
+    ngx_str_t                        ssl_certificate_key;
+    ngx_uint_t                       ssl_protocols;
+    ngx_str_t                        ssl_ciphers;
 
     ngx_msec_t                       connect_timeout;
     ngx_msec_t                       startup_timeout;
     ngx_msec_t                       idle_timeout;
     size_t                           buffer_size;
+    size_t                           max_password_size;
 } ngx_hoop_pg_srv_conf_t;
 
 
 typedef enum {
     NGX_HOOP_PG_STARTUP = 0,
+    NGX_HOOP_PG_CLIENT_AUTH,
     NGX_HOOP_PG_CONNECTING,
+    NGX_HOOP_PG_UPSTREAM_LOGIN,
     NGX_HOOP_PG_RELAY
 } ngx_hoop_pg_phase_e;
+
+
+typedef struct {
+    ngx_str_t                        name;
+    ngx_str_t                        value;
+} ngx_hoop_pg_param_t;
 
 
 typedef struct {
@@ -45,10 +81,27 @@ typedef struct {
     /* server -> client bytes */
     ngx_buf_t                       *server_buf;
 
-    /* bytes of client_buf already handled during startup */
-    size_t                           startup_len;
+    /* the StartupMessage: its parameters, and the raw packet */
+    ngx_array_t                     *params;        /* ngx_hoop_pg_param_t */
+    ngx_str_t                        user;
+    ngx_str_t                        database;
+    ngx_str_t                        startup;
+    ngx_uint_t                       protocol_minor;
+
+    ngx_str_t                        token;         /* in client_buf */
+    ngx_hoop_identity_t              identity;
+    ngx_hoop_pg_role_t              *role;
+    ngx_event_t                      verify_retry;
+    ngx_msec_t                       verify_start;
+
+    ngx_hoop_pg_scram_t             *scram;        /* login: SCRAM */
 
     ngx_uint_t                       ssl_requests;
+    unsigned                         authenticated:1;
+    unsigned                         tls_direct:1;
+    unsigned                         peeked:1;
+    unsigned                         scram_final_sent:1;
+    unsigned                         scram_verified:1;
     unsigned                         client_eof:1;
     unsigned                         server_eof:1;
 } ngx_hoop_pg_ctx_t;
@@ -58,8 +111,13 @@ extern ngx_module_t  ngx_hoop_pg_module;
 
 
 void ngx_hoop_pg_startup_read(ngx_event_t *rev);
+void ngx_hoop_pg_client_auth_start(ngx_stream_session_t *s);
+char *ngx_hoop_pg_tls_conf(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *conf);
+void ngx_hoop_pg_tls_start(ngx_stream_session_t *s, ngx_uint_t direct);
 void ngx_hoop_pg_upstream_connect(ngx_stream_session_t *s);
+void ngx_hoop_pg_login_start(ngx_stream_session_t *s);
 void ngx_hoop_pg_relay_start(ngx_stream_session_t *s);
+void ngx_hoop_pg_client_wait(ngx_event_t *ev);
 void ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc);
 void ngx_hoop_pg_fatal(ngx_stream_session_t *s, const char *sqlstate,
     const char *message, ngx_uint_t rc);

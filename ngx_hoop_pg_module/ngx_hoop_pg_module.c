@@ -17,6 +17,17 @@ static void *ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_hoop_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_hoop_pg_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_hoop_pg_role(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+static ngx_conf_bitmask_t  ngx_hoop_pg_ssl_protocols[] = {
+    { ngx_string("TLSv1.2"), NGX_SSL_TLSv1_2 },
+    { ngx_string("TLSv1.3"), NGX_SSL_TLSv1_3 },
+    { ngx_null_string, 0 }
+};
 
 
 static ngx_command_t  ngx_hoop_pg_commands[] = {
@@ -26,6 +37,62 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       ngx_hoop_pg,
       NGX_STREAM_SRV_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("hoop_pg_auth"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_hoop_pg_auth,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("hoop_pg_role"),
+      NGX_STREAM_SRV_CONF|NGX_CONF_2MORE,
+      ngx_hoop_pg_role,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("hoop_pg_plaintext_login"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, plaintext_login),
+      NULL },
+
+    { ngx_string("hoop_pg_max_token_size"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, max_password_size),
+      NULL },
+
+    { ngx_string("hoop_pg_ssl_certificate"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, ssl_certificate),
+      NULL },
+
+    { ngx_string("hoop_pg_ssl_certificate_key"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, ssl_certificate_key),
+      NULL },
+
+    { ngx_string("hoop_pg_ssl_protocols"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, ssl_protocols),
+      &ngx_hoop_pg_ssl_protocols },
+
+    { ngx_string("hoop_pg_ssl_ciphers"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, ssl_ciphers),
       NULL },
 
     { ngx_string("hoop_pg_connect_timeout"),
@@ -132,12 +199,18 @@ ngx_hoop_pg_handler(ngx_stream_session_t *s)
 void
 ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc)
 {
+    ngx_hoop_pg_ctx_t      *ctx;
     ngx_stream_upstream_t  *u;
 
     ngx_log_debug1(NGX_LOG_DEBUG_STREAM, s->connection->log, 0,
                    "hoop pg: finalize session: %ui", rc);
 
     u = s->upstream;
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (ctx && ctx->verify_retry.timer_set) {
+        ngx_del_timer(&ctx->verify_retry);
+    }
 
     if (u != NULL && u->peer.connection != NULL) {
         if (u->peer.free) {
@@ -195,7 +268,17 @@ ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     conf->upstream = NULL;
+     *     conf->oidc = NULL;
+     *     conf->roles = NULL;
+     *     conf->ssl = NULL;
+     *     conf->ssl_certificate = { 0, NULL };
+     *     conf->ssl_certificate_key = { 0, NULL };
+     *     conf->ssl_ciphers = { 0, NULL };
+     *     conf->ssl_protocols = 0;
      */
+
+    conf->plaintext_login = NGX_CONF_UNSET;
+    conf->max_password_size = NGX_CONF_UNSET_SIZE;
 
     conf->connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->startup_timeout = NGX_CONF_UNSET_MSEC;
@@ -220,8 +303,33 @@ ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->idle_timeout, 3600000);
     ngx_conf_merge_size_value(conf->buffer_size,
                               prev->buffer_size, 16384);
+    ngx_conf_merge_value(conf->plaintext_login, prev->plaintext_login, 0);
+    ngx_conf_merge_size_value(conf->max_password_size,
+                              prev->max_password_size, 65536);
 
-    return NGX_CONF_OK;
+    ngx_conf_merge_str_value(conf->ssl_certificate,
+                             prev->ssl_certificate, "");
+    ngx_conf_merge_str_value(conf->ssl_certificate_key,
+                             prev->ssl_certificate_key, "");
+    ngx_conf_merge_bitmask_value(conf->ssl_protocols, prev->ssl_protocols,
+                                 (NGX_CONF_BITMASK_SET
+                                  |NGX_SSL_TLSv1_2|NGX_SSL_TLSv1_3));
+    ngx_conf_merge_str_value(conf->ssl_ciphers, prev->ssl_ciphers,
+                             "HIGH:!aNULL:!MD5");
+
+    if (conf->roles && conf->oidc == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"hoop_pg_role\" needs \"hoop_pg_auth\" "
+                           "in the same server");
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->upstream == NULL) {
+        /* a server without hoop_pg: no TLS context to build */
+        return NGX_CONF_OK;
+    }
+
+    return ngx_hoop_pg_tls_conf(cf, conf);
 }
 
 
@@ -263,6 +371,179 @@ ngx_hoop_pg(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     cscf->handler = ngx_hoop_pg_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+/* hoop_pg_auth oidc=NAME; */
+
+static char *
+ngx_hoop_pg_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_hoop_pg_srv_conf_t *pscf = conf;
+
+    ngx_str_t  *value, name;
+
+    if (pscf->oidc) {
+        return "is duplicate";
+    }
+
+    if (ngx_hoop_oidc_lookup == NULL || ngx_hoop_auth_verify == NULL
+        || ngx_hoop_identity_has_group == NULL)
+    {
+        return "needs a matching ngx_hoop_auth_module.so";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "oidc=", 5) != 0 || value[1].len == 5) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\": expected oidc=NAME",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    name.data = value[1].data + 5;
+    name.len = value[1].len - 5;
+
+    pscf->oidc = ngx_hoop_oidc_lookup(cf, &name);
+
+    if (pscf->oidc == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown OIDC provider \"%V\": declare it with "
+                           "\"hoop_oidc %V ...\" at the main level, before "
+                           "stream {}", &name, &name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * hoop_pg_role NAME user=USER password=SECRET [database=DB]
+ *              [groups=G1,G2,...];
+ * SECRET is usually vault:NAME.
+ */
+
+static char *
+ngx_hoop_pg_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_hoop_pg_srv_conf_t *pscf = conf;
+
+    u_char              *p, *end, *comma;
+    ngx_str_t           *value, *group, password;
+    ngx_uint_t           i;
+    ngx_hoop_pg_role_t  *role;
+
+    value = cf->args->elts;
+
+    if (ngx_hoop_vault_resolve == NULL) {
+        return "needs a matching ngx_hoop_auth_module.so";
+    }
+
+    if (pscf->roles == NULL) {
+        pscf->roles = ngx_array_create(cf->pool, 4,
+                                       sizeof(ngx_hoop_pg_role_t));
+        if (pscf->roles == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    role = pscf->roles->elts;
+
+    for (i = 0; i < pscf->roles->nelts; i++) {
+        if (role[i].name.len == value[1].len
+            && ngx_strncmp(role[i].name.data, value[1].data,
+                           value[1].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate role profile \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    role = ngx_array_push(pscf->roles);
+    if (role == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(role, sizeof(ngx_hoop_pg_role_t));
+
+    role->name = value[1];
+    ngx_str_null(&password);
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "user=", 5) == 0) {
+            role->user.data = value[i].data + 5;
+            role->user.len = value[i].len - 5;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "password=", 9) == 0) {
+            password.data = value[i].data + 9;
+            password.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "database=", 9) == 0) {
+            role->database.data = value[i].data + 9;
+            role->database.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "groups=", 7) == 0) {
+            role->groups = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+            if (role->groups == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            p = value[i].data + 7;
+            end = value[i].data + value[i].len;
+
+            while (p < end) {
+                comma = ngx_strlchr(p, end, ',');
+                if (comma == NULL) {
+                    comma = end;
+                }
+
+                if (comma > p) {
+                    group = ngx_array_push(role->groups);
+                    if (group == NULL) {
+                        return NGX_CONF_ERROR;
+                    }
+
+                    group->data = p;
+                    group->len = comma - p;
+                }
+
+                p = comma + 1;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" of role profile "
+                           "\"%V\"", &value[i], &role->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (role->user.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "role profile \"%V\" has no user=", &role->name);
+        return NGX_CONF_ERROR;
+    }
+
+    /* a profile without password= logs in with trust */
+
+    if (password.len
+        && ngx_hoop_vault_resolve(cf, &password, &role->password) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -35,6 +35,31 @@
      (p)[2] = (u_char) ((v) >> 8), (p)[3] = (u_char) (v), (p) + 4)
 
 
+/* authentication request codes ('R') */
+#define NGX_HOOP_PG_AUTH_OK            0
+#define NGX_HOOP_PG_AUTH_CLEARTEXT     3
+#define NGX_HOOP_PG_AUTH_MD5           5
+#define NGX_HOOP_PG_AUTH_SASL          10
+#define NGX_HOOP_PG_AUTH_SASL_CONTINUE 11
+#define NGX_HOOP_PG_AUTH_SASL_FINAL    12
+
+
+/* a typed message: type byte, int32 length (itself included), body */
+typedef struct {
+    u_char      type;
+    u_char     *body;
+    size_t      len;            /* of the body */
+} ngx_hoop_pg_msg_t;
+
+
+ngx_int_t ngx_hoop_pg_parse_message(ngx_buf_t *b, size_t max,
+    ngx_hoop_pg_msg_t *msg);
+u_char *ngx_hoop_pg_message_start(u_char *p, u_char type, size_t body_len);
+ngx_buf_t *ngx_hoop_pg_message(ngx_pool_t *pool, u_char type, u_char *body,
+    size_t len);
+ngx_buf_t *ngx_hoop_pg_auth_request(ngx_pool_t *pool, uint32_t code);
+ngx_int_t ngx_hoop_pg_error_field(ngx_hoop_pg_msg_t *msg, u_char field,
+    ngx_str_t *value);
 ngx_buf_t *ngx_hoop_pg_error_response(ngx_pool_t *pool, const char *severity,
     const char *sqlstate, ngx_str_t *message);
 

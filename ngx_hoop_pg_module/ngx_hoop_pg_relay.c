@@ -39,10 +39,12 @@ ngx_hoop_pg_relay_start(ngx_stream_session_t *s)
     u->connected = 1;
     ctx->phase = NGX_HOOP_PG_RELAY;
 
-    ctx->server_buf = ngx_create_temp_buf(c->pool, pscf->buffer_size);
     if (ctx->server_buf == NULL) {
-        ngx_hoop_pg_relay_done(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
-        return;
+        ctx->server_buf = ngx_create_temp_buf(c->pool, pscf->buffer_size);
+        if (ctx->server_buf == NULL) {
+            ngx_hoop_pg_relay_done(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+            return;
+        }
     }
 
     c->read->handler = ngx_hoop_pg_client_handler;
@@ -53,6 +55,11 @@ ngx_hoop_pg_relay_start(ngx_stream_session_t *s)
     /* the startup packet, and whatever the client pipelined after it */
     if (pc->read->ready) {
         ngx_post_event(pc->read, &ngx_posted_events);
+    }
+
+    /* what the server sent after login goes to the client first */
+    if (ctx->server_buf->pos != ctx->server_buf->last) {
+        ngx_post_event(c->write, &ngx_posted_events);
     }
 
     ngx_hoop_pg_relay(s, 0, 1);

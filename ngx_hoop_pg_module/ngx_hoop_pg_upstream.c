@@ -15,7 +15,7 @@ static void ngx_hoop_pg_connect(ngx_stream_session_t *s);
 static void ngx_hoop_pg_connect_handler(ngx_event_t *ev);
 static ngx_int_t ngx_hoop_pg_test_connect(ngx_connection_t *c);
 static void ngx_hoop_pg_next_upstream(ngx_stream_session_t *s);
-static void ngx_hoop_pg_client_wait(ngx_event_t *ev);
+static void ngx_hoop_pg_upstream_ready(ngx_stream_session_t *s);
 
 
 void
@@ -124,7 +124,7 @@ ngx_hoop_pg_connect(ngx_stream_session_t *s)
 
     if (rc != NGX_AGAIN) {
         u->state->connect_time = ngx_current_msec - u->start_time;
-        ngx_hoop_pg_relay_start(s);
+        ngx_hoop_pg_upstream_ready(s);
         return;
     }
 
@@ -165,7 +165,25 @@ ngx_hoop_pg_connect_handler(ngx_event_t *ev)
 
     u->state->connect_time = ngx_current_msec - u->start_time;
 
-    ngx_hoop_pg_relay_start(s);
+    ngx_hoop_pg_upstream_ready(s);
+}
+
+
+/* connected: log in with the role's credentials, or relay as is */
+
+static void
+ngx_hoop_pg_upstream_ready(ngx_stream_session_t *s)
+{
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (ctx->authenticated) {
+        ngx_hoop_pg_login_start(s);
+
+    } else {
+        ngx_hoop_pg_relay_start(s);
+    }
 }
 
 
@@ -220,7 +238,7 @@ ngx_hoop_pg_next_upstream(ngx_stream_session_t *s)
 }
 
 
-static void
+void
 ngx_hoop_pg_client_wait(ngx_event_t *ev)
 {
     ngx_log_debug1(NGX_LOG_DEBUG_STREAM, ev->log, 0,

@@ -23,6 +23,10 @@
 #pragma weak ngx_stream_add_variable
 
 #pragma weak ngx_hoop_auth_module
+#pragma weak ngx_hoop_oidc_lookup
+#pragma weak ngx_hoop_auth_verify
+#pragma weak ngx_hoop_identity_has_group
+#pragma weak ngx_hoop_vault_resolve
 #pragma weak ngx_hoop_audit_module
 #pragma weak ngx_hoop_mask_module
 
