@@ -15,9 +15,17 @@
 
 #include "ngx_hoop_pg_weak.h"
 #include "ngx_hoop_pg_scram.h"
+#include "ngx_hoop_pg_proto.h"
 #include "../ngx_hoop_auth_module/ngx_hoop_auth.h"
 #include "../ngx_hoop_audit_module/ngx_hoop_audit.h"
 #include "../ngx_hoop_mask_module/ngx_hoop_mask.h"
+
+
+typedef struct {
+    ngx_shm_zone_t                  *cancel_zone;
+    size_t                           cancel_zone_size;
+    ngx_flag_t                       cancel_needed;
+} ngx_hoop_pg_main_conf_t;
 
 
 /* hoop_pg_role: what a startup "user" name stands for */
@@ -54,6 +62,7 @@ typedef struct {
     ngx_msec_t                       idle_timeout;
     size_t                           buffer_size;
     size_t                           max_password_size;
+    size_t                           max_message_size;
 } ngx_hoop_pg_srv_conf_t;
 
 
@@ -95,6 +104,16 @@ typedef struct {
     ngx_msec_t                       verify_start;
 
     ngx_hoop_pg_scram_t             *scram;        /* login: SCRAM */
+    ngx_buf_t                       *login_out;    /* greeting, for the
+                                                      client */
+    void                            *cancel;       /* cancel zone entry */
+    ngx_connection_t                *cancel_peer;  /* forwarding one */
+
+    /* message boundaries of both directions while relaying */
+    ngx_hoop_pg_framer_t             client_frames;
+    ngx_hoop_pg_framer_t             server_frames;
+    ngx_uint_t                       statements;    /* Query + Execute */
+    ngx_uint_t                       in_flight;     /* unanswered syncs */
 
     ngx_uint_t                       ssl_requests;
     unsigned                         authenticated:1;
@@ -116,6 +135,11 @@ char *ngx_hoop_pg_tls_conf(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *conf);
 void ngx_hoop_pg_tls_start(ngx_stream_session_t *s, ngx_uint_t direct);
 void ngx_hoop_pg_upstream_connect(ngx_stream_session_t *s);
 void ngx_hoop_pg_login_start(ngx_stream_session_t *s);
+ngx_int_t ngx_hoop_pg_cancel_register(ngx_stream_session_t *s,
+    u_char *key);
+void ngx_hoop_pg_cancel_busy(ngx_stream_session_t *s, ngx_uint_t busy);
+void ngx_hoop_pg_cancel_request(ngx_stream_session_t *s, u_char *packet);
+ngx_int_t ngx_hoop_pg_cancel_init_zone(ngx_conf_t *cf);
 void ngx_hoop_pg_relay_start(ngx_stream_session_t *s);
 void ngx_hoop_pg_client_wait(ngx_event_t *ev);
 void ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc);

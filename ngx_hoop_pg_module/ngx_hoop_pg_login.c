@@ -24,6 +24,8 @@ static ngx_int_t ngx_hoop_pg_send_startup(ngx_stream_session_t *s,
 static void ngx_hoop_pg_login_handler(ngx_event_t *ev);
 static ngx_int_t ngx_hoop_pg_login_message(ngx_stream_session_t *s,
     ngx_hoop_pg_ctx_t *ctx, ngx_hoop_pg_msg_t *msg);
+static ngx_int_t ngx_hoop_pg_login_greeting(ngx_stream_session_t *s,
+    ngx_hoop_pg_ctx_t *ctx, ngx_hoop_pg_msg_t *msg);
 static ngx_int_t ngx_hoop_pg_login_auth(ngx_stream_session_t *s,
     ngx_hoop_pg_ctx_t *ctx, ngx_hoop_pg_msg_t *msg);
 static ngx_int_t ngx_hoop_pg_send_password(ngx_stream_session_t *s,
@@ -197,10 +199,22 @@ ngx_hoop_pg_login_handler(ngx_event_t *ev)
             rc = ngx_hoop_pg_login_message(s, ctx, &msg);
 
             if (rc == NGX_DONE) {
-                /* logged in; the rest of server_buf goes to the client */
+                /* logged in: greeting + anything after it to the client */
                 if (pc->read->timer_set) {
                     ngx_del_timer(pc->read);
                 }
+
+                n = b->last - b->pos;
+
+                if (ctx->login_out->end - ctx->login_out->last < n) {
+                    ngx_hoop_pg_login_failed(s, "protocol violation");
+                    return;
+                }
+
+                ctx->login_out->last = ngx_cpymem(ctx->login_out->last,
+                                                  b->pos, n);
+                ctx->server_buf = ctx->login_out;
+                ctx->login_out = NULL;
 
                 ngx_hoop_pg_relay_start(s);
                 return;
@@ -257,6 +271,11 @@ ngx_hoop_pg_login_message(ngx_stream_session_t *s, ngx_hoop_pg_ctx_t *ctx,
 {
     ngx_str_t   text, code;
 
+    if (ctx->login_out != NULL) {
+        /* authenticated: the server's greeting, up to ReadyForQuery */
+        return ngx_hoop_pg_login_greeting(s, ctx, msg);
+    }
+
     switch (msg->type) {
 
     case 'R':
@@ -290,13 +309,65 @@ ngx_hoop_pg_login_message(ngx_stream_session_t *s, ngx_hoop_pg_ctx_t *ctx,
 }
 
 
+/*
+ * After AuthenticationOk the server sends ParameterStatus messages,
+ * BackendKeyData and ReadyForQuery (or a FATAL error, e.g. too many
+ * connections).  They are collected for the client after our own
+ * AuthenticationOk; BackendKeyData is replaced by the gateway's own key
+ * (the real one never reaches the client).
+ */
+
+static ngx_int_t
+ngx_hoop_pg_login_greeting(ngx_stream_session_t *s, ngx_hoop_pg_ctx_t *ctx,
+    ngx_hoop_pg_msg_t *msg)
+{
+    u_char      *body;
+    ngx_buf_t   *out;
+
+    out = ctx->login_out;
+
+    if ((size_t) (out->end - out->last) < 5 + msg->len) {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "hoop pg: upstream greeting too long");
+        ngx_hoop_pg_login_failed(s, "protocol violation");
+        return NGX_ERROR;
+    }
+
+    out->last = ngx_hoop_pg_message_start(out->last, msg->type, msg->len);
+    body = out->last;
+    out->last = ngx_cpymem(out->last, msg->body, msg->len);
+
+    switch (msg->type) {
+
+    case 'K':
+        if (msg->len != 8) {
+            ngx_hoop_pg_login_failed(s, "protocol violation");
+            return NGX_ERROR;
+        }
+
+        if (ngx_hoop_pg_cancel_register(s, body) != NGX_OK) {
+            ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+
+    case 'Z':
+        return NGX_DONE;
+
+    default:
+        /* S, N; an E is passed on and the server closes after it */
+        return NGX_OK;
+    }
+}
+
+
 static ngx_int_t
 ngx_hoop_pg_login_auth(ngx_stream_session_t *s, ngx_hoop_pg_ctx_t *ctx,
     ngx_hoop_pg_msg_t *msg)
 {
     uint32_t              code;
     ngx_str_t             in, out;
-    ngx_buf_t            *ok;
     ngx_connection_t     *c;
     ngx_hoop_pg_role_t   *role;
     ngx_hoop_pg_scram_t  *scram;
@@ -325,16 +396,22 @@ ngx_hoop_pg_login_auth(ngx_stream_session_t *s, ngx_hoop_pg_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        ok = ngx_hoop_pg_auth_request(c->pool, NGX_HOOP_PG_AUTH_OK);
+        /* the client's AuthenticationOk leads what the server sends next */
 
-        if (ok == NULL
-            || c->send(c, ok->pos, ok->last - ok->pos) != ok->last - ok->pos)
-        {
-            ngx_hoop_pg_finalize(s, NGX_STREAM_OK);
+        ctx->login_out = ngx_create_temp_buf(c->pool,
+                                    ngx_max(ctx->server_buf->end
+                                            - ctx->server_buf->start,
+                                            NGX_HOOP_PG_LOGIN_MAX_MESSAGE));
+        if (ctx->login_out == NULL) {
+            ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
             return NGX_ERROR;
         }
 
-        return NGX_DONE;
+        ctx->login_out->last = ngx_hoop_pg_message_start(
+                                            ctx->login_out->last, 'R', 4);
+        ctx->login_out->last = ngx_hoop_pg_put_u32(ctx->login_out->last,
+                                                   NGX_HOOP_PG_AUTH_OK);
+        return NGX_OK;
 
     case NGX_HOOP_PG_AUTH_CLEARTEXT:
         return ngx_hoop_pg_send_password(s, role->password.data,

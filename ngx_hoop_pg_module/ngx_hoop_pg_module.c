@@ -13,6 +13,9 @@
 
 
 static void ngx_hoop_pg_handler(ngx_stream_session_t *s);
+static ngx_int_t ngx_hoop_pg_postconfiguration(ngx_conf_t *cf);
+static void *ngx_hoop_pg_create_main_conf(ngx_conf_t *cf);
+static char *ngx_hoop_pg_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -67,6 +70,13 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       offsetof(ngx_hoop_pg_srv_conf_t, max_password_size),
       NULL },
 
+    { ngx_string("hoop_pg_max_message_size"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, max_message_size),
+      NULL },
+
     { ngx_string("hoop_pg_ssl_certificate"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_str_slot,
@@ -93,6 +103,13 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       ngx_conf_set_str_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_hoop_pg_srv_conf_t, ssl_ciphers),
+      NULL },
+
+    { ngx_string("hoop_pg_cancel_zone_size"),
+      NGX_STREAM_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_STREAM_MAIN_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_main_conf_t, cancel_zone_size),
       NULL },
 
     { ngx_string("hoop_pg_connect_timeout"),
@@ -129,10 +146,10 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
 
 static ngx_stream_module_t  ngx_hoop_pg_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_hoop_pg_postconfiguration,         /* postconfiguration */
 
-    NULL,                                  /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_hoop_pg_create_main_conf,          /* create main configuration */
+    ngx_hoop_pg_init_main_conf,            /* init main configuration */
 
     ngx_hoop_pg_create_srv_conf,           /* create server configuration */
     ngx_hoop_pg_merge_srv_conf             /* merge server configuration */
@@ -212,6 +229,11 @@ ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc)
         ngx_del_timer(&ctx->verify_retry);
     }
 
+    if (ctx && ctx->cancel_peer) {
+        ngx_close_connection(ctx->cancel_peer);
+        ctx->cancel_peer = NULL;
+    }
+
     if (u != NULL && u->peer.connection != NULL) {
         if (u->peer.free) {
             u->peer.free(&u->peer, u->peer.data, 0);
@@ -255,6 +277,51 @@ ngx_hoop_pg_fatal(ngx_stream_session_t *s, const char *sqlstate,
 
 
 static void *
+ngx_hoop_pg_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_hoop_pg_main_conf_t  *pmcf;
+
+    pmcf = ngx_pcalloc(cf->pool, sizeof(ngx_hoop_pg_main_conf_t));
+    if (pmcf == NULL) {
+        return NULL;
+    }
+
+    pmcf->cancel_zone_size = NGX_CONF_UNSET_SIZE;
+
+    return pmcf;
+}
+
+
+static char *
+ngx_hoop_pg_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_hoop_pg_main_conf_t *pmcf = conf;
+
+    /* about 8000 sessions per megabyte */
+    ngx_conf_init_size_value(pmcf->cancel_zone_size, 1024 * 1024);
+
+    return NGX_CONF_OK;
+}
+
+
+/* the cancel zone exists when some server logs clients in itself */
+
+static ngx_int_t
+ngx_hoop_pg_postconfiguration(ngx_conf_t *cf)
+{
+    ngx_hoop_pg_main_conf_t  *pmcf;
+
+    pmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_hoop_pg_module);
+
+    if (pmcf->cancel_needed) {
+        return ngx_hoop_pg_cancel_init_zone(cf);
+    }
+
+    return NGX_OK;
+}
+
+
+static void *
 ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf)
 {
     ngx_hoop_pg_srv_conf_t  *conf;
@@ -279,6 +346,7 @@ ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf)
 
     conf->plaintext_login = NGX_CONF_UNSET;
     conf->max_password_size = NGX_CONF_UNSET_SIZE;
+    conf->max_message_size = NGX_CONF_UNSET_SIZE;
 
     conf->connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->startup_timeout = NGX_CONF_UNSET_MSEC;
@@ -306,6 +374,8 @@ ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->plaintext_login, prev->plaintext_login, 0);
     ngx_conf_merge_size_value(conf->max_password_size,
                               prev->max_password_size, 65536);
+    ngx_conf_merge_size_value(conf->max_message_size,
+                              prev->max_message_size, 256 * 1024 * 1024);
 
     ngx_conf_merge_str_value(conf->ssl_certificate,
                              prev->ssl_certificate, "");
@@ -383,7 +453,8 @@ ngx_hoop_pg_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_hoop_pg_srv_conf_t *pscf = conf;
 
-    ngx_str_t  *value, name;
+    ngx_str_t                *value, name;
+    ngx_hoop_pg_main_conf_t  *pmcf;
 
     if (pscf->oidc) {
         return "is duplicate";
@@ -408,6 +479,9 @@ ngx_hoop_pg_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     name.len = value[1].len - 5;
 
     pscf->oidc = ngx_hoop_oidc_lookup(cf, &name);
+
+    pmcf = ngx_stream_conf_get_module_main_conf(cf, ngx_hoop_pg_module);
+    pmcf->cancel_needed = 1;
 
     if (pscf->oidc == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

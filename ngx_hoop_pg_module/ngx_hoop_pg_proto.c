@@ -165,3 +165,51 @@ ngx_hoop_pg_error_field(ngx_hoop_pg_msg_t *msg, u_char field,
 
     return NGX_DECLINED;
 }
+
+
+/*
+ * Feed the framer new bytes; handler(data, type, length) runs for each
+ * message header (length includes itself, as on the wire).  A handler
+ * error, or a length below 4, stops the scan with NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_hoop_pg_framer_scan(ngx_hoop_pg_framer_t *f, u_char *p, u_char *last,
+    ngx_hoop_pg_frame_pt handler, void *data)
+{
+    size_t  n, len;
+
+    while (p < last) {
+
+        if (f->skip) {
+            n = ngx_min(f->skip, (size_t) (last - p));
+            p += n;
+            f->skip -= n;
+            continue;
+        }
+
+        n = ngx_min(5 - f->hdr_len, (size_t) (last - p));
+        ngx_memcpy(f->hdr + f->hdr_len, p, n);
+        f->hdr_len += n;
+        p += n;
+
+        if (f->hdr_len < 5) {
+            break;
+        }
+
+        f->hdr_len = 0;
+        len = ngx_hoop_pg_get_u32(f->hdr + 1);
+
+        if (len < 4) {
+            return NGX_ERROR;
+        }
+
+        f->skip = len - 4;
+
+        if (handler(data, f->hdr[0], len) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}

@@ -17,6 +17,10 @@ static void ngx_hoop_pg_server_handler(ngx_event_t *ev);
 static void ngx_hoop_pg_relay(ngx_stream_session_t *s,
     ngx_uint_t from_server, ngx_uint_t do_write);
 static void ngx_hoop_pg_relay_done(ngx_stream_session_t *s, ngx_uint_t rc);
+static ngx_int_t ngx_hoop_pg_client_message(void *data, u_char type,
+    size_t len);
+static ngx_int_t ngx_hoop_pg_server_message(void *data, u_char type,
+    size_t len);
 
 
 void
@@ -45,6 +49,24 @@ ngx_hoop_pg_relay_start(ngx_stream_session_t *s)
             ngx_hoop_pg_relay_done(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
             return;
         }
+    }
+
+    /*
+     * Bytes already read from the client: in passthrough mode the
+     * startup packet (untyped) and whatever followed; after our own
+     * login, anything the client pipelined after its password.
+     */
+
+    if (!ctx->authenticated) {
+        ngx_hoop_pg_framer_untyped(&ctx->client_frames);
+    }
+
+    if (ngx_hoop_pg_framer_scan(&ctx->client_frames, ctx->client_buf->pos,
+                                ctx->client_buf->last,
+                                ngx_hoop_pg_client_message, s)
+        != NGX_OK)
+    {
+        return;
     }
 
     c->read->handler = ngx_hoop_pg_client_handler;
@@ -180,6 +202,17 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
                     s->received += n;
                 }
 
+                if (ngx_hoop_pg_framer_scan(from_server ? &ctx->server_frames
+                                                        : &ctx->client_frames,
+                                            b->last, b->last + n,
+                                            from_server
+                                            ? ngx_hoop_pg_server_message
+                                            : ngx_hoop_pg_client_message, s)
+                    != NGX_OK)
+                {
+                    return;
+                }
+
                 b->last += n;
                 do_write = 1;
                 continue;
@@ -228,4 +261,77 @@ ngx_hoop_pg_relay_done(ngx_stream_session_t *s, ngx_uint_t rc)
     }
 
     ngx_hoop_pg_finalize(s, rc);
+}
+
+
+/*
+ * Each client message header.  Counts statements, tracks whether a query
+ * is running (for cancel requests) and enforces hoop_pg_max_message_size.
+ * NGX_ERROR means the session was finalized.
+ */
+
+static ngx_int_t
+ngx_hoop_pg_client_message(void *data, u_char type, size_t len)
+{
+    ngx_stream_session_t *s = data;
+
+    ngx_hoop_pg_ctx_t       *ctx;
+    ngx_hoop_pg_srv_conf_t  *pscf;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, s->connection->log, 0,
+                   "hoop pg: client message '%c' %uz",
+                   type ? type : '0', len);
+
+    if (len > pscf->max_message_size) {
+        ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                      "hoop pg: client sent a %uz byte message, over "
+                      "hoop_pg_max_message_size %uz", len,
+                      pscf->max_message_size);
+        ngx_hoop_pg_fatal(s, "54000",
+                          "message too long for the gateway "
+                          "(hoop_pg_max_message_size)",
+                          NGX_STREAM_BAD_REQUEST);
+        return NGX_ERROR;
+    }
+
+    switch (type) {
+
+    case 'E':
+        ctx->statements++;
+        /* an Execute runs before its Sync arrives (pipelines, Flush) */
+        ngx_hoop_pg_cancel_busy(s, 1);
+        break;
+
+    case 'Q':
+        ctx->statements++;
+        /* fall through */
+
+    case 'S':
+    case 'F':
+        ctx->in_flight++;
+        ngx_hoop_pg_cancel_busy(s, 1);
+        break;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_hoop_pg_server_message(void *data, u_char type, size_t len)
+{
+    ngx_stream_session_t *s = data;
+
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (type == 'Z' && ctx->in_flight && --ctx->in_flight == 0) {
+        ngx_hoop_pg_cancel_busy(s, 0);
+    }
+
+    return NGX_OK;
 }

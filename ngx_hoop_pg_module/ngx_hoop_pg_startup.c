@@ -138,6 +138,12 @@ ngx_hoop_pg_startup_read(ngx_event_t *ev)
 
     pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
 
+    if (ctx->params == NULL && pscf->oidc != NULL) {
+        /* a CancelRequest with one of our keys */
+        ngx_hoop_pg_cancel_request(s, b->pos);
+        return;
+    }
+
     if (ctx->params != NULL && pscf->oidc != NULL) {
         /* the packet is ours; the rest of client_buf is not */
         b->pos += ctx->startup.len;
