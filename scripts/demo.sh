@@ -37,6 +37,8 @@ esac
 
 issuer=http://127.0.0.1:8080/demo-idp
 "$repo/tools/hoop-token" init "$demo/idp" --issuer "$issuer" >/dev/null
+# nginx workers serve the public JWKS; private keys stay 0600
+chmod 711 "$demo/idp"
 cat > "$demo/idp/openid-configuration" <<JSON
 {"issuer": "$issuer", "jwks_uri": "$issuer/jwks.json",
  "id_token_signing_alg_values_supported": ["RS256", "ES256"]}
@@ -45,7 +47,7 @@ JSON
 mkdir -p "$ngx_dir/logs"
 load=
 for m in $modules; do load="${load}load_module $m;\n"; done
-sed -e "s|@MODULES@|$load|" -e "s|@DEMO@|$demo|g" \
+sed -e "s|^@MODULES@$|$load|" -e "s|@DEMO@|$demo|g" \
     -e "s|@PG_PORT@|$HOOP_PG_PORT|g" -e "s|@REPO@|$repo|g" \
     "$repo/conf/demo/nginx.conf" > "$conf"
 
