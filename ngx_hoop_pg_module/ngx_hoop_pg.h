@@ -21,6 +21,12 @@
 #include "../ngx_hoop_mask_module/ngx_hoop_mask.h"
 
 
+#define NGX_HOOP_PG_UPSTREAM_SSL_DISABLE      0
+#define NGX_HOOP_PG_UPSTREAM_SSL_PREFER       1
+#define NGX_HOOP_PG_UPSTREAM_SSL_REQUIRE      2
+#define NGX_HOOP_PG_UPSTREAM_SSL_VERIFY_FULL  3
+
+
 typedef struct {
     ngx_shm_zone_t                  *cancel_zone;
     size_t                           cancel_zone_size;
@@ -56,6 +62,11 @@ typedef struct {
     ngx_str_t                        ssl_certificate_key;
     ngx_uint_t                       ssl_protocols;
     ngx_str_t                        ssl_ciphers;
+
+    ngx_uint_t                       upstream_ssl_mode;
+    ngx_ssl_t                       *upstream_ssl;
+    ngx_str_t                        upstream_ssl_ca;
+    ngx_str_t                        upstream_ssl_name;
 
     ngx_msec_t                       connect_timeout;
     ngx_msec_t                       startup_timeout;
@@ -135,6 +146,11 @@ char *ngx_hoop_pg_tls_conf(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *conf);
 void ngx_hoop_pg_tls_start(ngx_stream_session_t *s, ngx_uint_t direct);
 void ngx_hoop_pg_upstream_connect(ngx_stream_session_t *s);
 void ngx_hoop_pg_login_start(ngx_stream_session_t *s);
+void ngx_hoop_pg_login_begin(ngx_stream_session_t *s);
+void ngx_hoop_pg_login_failed(ngx_stream_session_t *s, const char *why);
+char *ngx_hoop_pg_upstream_tls_conf(ngx_conf_t *cf,
+    ngx_hoop_pg_srv_conf_t *conf);
+void ngx_hoop_pg_upstream_tls_start(ngx_stream_session_t *s);
 ngx_int_t ngx_hoop_pg_cancel_register(ngx_stream_session_t *s,
     u_char *key);
 void ngx_hoop_pg_cancel_busy(ngx_stream_session_t *s, ngx_uint_t busy);

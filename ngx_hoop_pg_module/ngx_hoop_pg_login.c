@@ -36,8 +36,7 @@ static ngx_int_t ngx_hoop_pg_send_sasl_initial(ngx_stream_session_t *s,
     ngx_hoop_pg_ctx_t *ctx, ngx_hoop_pg_msg_t *msg);
 static ngx_int_t ngx_hoop_pg_upstream_send(ngx_stream_session_t *s,
     u_char *data, size_t len);
-static void ngx_hoop_pg_login_failed(ngx_stream_session_t *s,
-    const char *why);
+
 
 
 void
@@ -62,14 +61,35 @@ ngx_hoop_pg_login_start(ngx_stream_session_t *s)
         return;
     }
 
+    /* one timer for the whole login, TLS handshake included */
+    ngx_add_timer(pc->read, pscf->startup_timeout);
+
+    if (pscf->upstream_ssl_mode != NGX_HOOP_PG_UPSTREAM_SSL_DISABLE) {
+        ngx_hoop_pg_upstream_tls_start(s);
+        return;
+    }
+
+    ngx_hoop_pg_login_begin(s);
+}
+
+
+/* on a plain connection, or once upstream TLS is up */
+
+void
+ngx_hoop_pg_login_begin(ngx_stream_session_t *s)
+{
+    ngx_connection_t   *pc;
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    pc = s->upstream->peer.connection;
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
     pc->read->handler = ngx_hoop_pg_login_handler;
     pc->write->handler = ngx_hoop_pg_login_handler;
 
     if (ngx_hoop_pg_send_startup(s, ctx) != NGX_OK) {
         return;
     }
-
-    ngx_add_timer(pc->read, pscf->startup_timeout);
 
     ngx_hoop_pg_login_handler(pc->read);
 }
@@ -669,7 +689,7 @@ ngx_hoop_pg_upstream_send(ngx_stream_session_t *s, u_char *data, size_t len)
  * the upstream's reasons (those are in the error log).
  */
 
-static void
+void
 ngx_hoop_pg_login_failed(ngx_stream_session_t *s, const char *why)
 {
     ngx_hoop_pg_ctx_t  *ctx;

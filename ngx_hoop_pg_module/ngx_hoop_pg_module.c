@@ -24,6 +24,8 @@ static char *ngx_hoop_pg_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_hoop_pg_role(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_hoop_pg_upstream_ssl(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 static ngx_conf_bitmask_t  ngx_hoop_pg_ssl_protocols[] = {
@@ -103,6 +105,13 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       ngx_conf_set_str_slot,
       NGX_STREAM_SRV_CONF_OFFSET,
       offsetof(ngx_hoop_pg_srv_conf_t, ssl_ciphers),
+      NULL },
+
+    { ngx_string("hoop_pg_upstream_ssl"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_hoop_pg_upstream_ssl,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("hoop_pg_cancel_zone_size"),
@@ -347,6 +356,7 @@ ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf)
     conf->plaintext_login = NGX_CONF_UNSET;
     conf->max_password_size = NGX_CONF_UNSET_SIZE;
     conf->max_message_size = NGX_CONF_UNSET_SIZE;
+    conf->upstream_ssl_mode = NGX_CONF_UNSET_UINT;
 
     conf->connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->startup_timeout = NGX_CONF_UNSET_MSEC;
@@ -394,9 +404,23 @@ ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->upstream_ssl_mode == NGX_CONF_UNSET_UINT) {
+        conf->upstream_ssl_mode = prev->upstream_ssl_mode;
+        conf->upstream_ssl_ca = prev->upstream_ssl_ca;
+        conf->upstream_ssl_name = prev->upstream_ssl_name;
+    }
+
+    /* as libpq: TLS when the server offers it */
+    ngx_conf_init_uint_value(conf->upstream_ssl_mode,
+                             NGX_HOOP_PG_UPSTREAM_SSL_PREFER);
+
     if (conf->upstream == NULL) {
         /* a server without hoop_pg: no TLS context to build */
         return NGX_CONF_OK;
+    }
+
+    if (ngx_hoop_pg_upstream_tls_conf(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     return ngx_hoop_pg_tls_conf(cf, conf);
@@ -616,6 +640,70 @@ ngx_hoop_pg_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (password.len
         && ngx_hoop_vault_resolve(cf, &password, &role->password) != NGX_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* hoop_pg_upstream_ssl disable|prefer|require|verify-full [ca=] [name=]; */
+
+static char *
+ngx_hoop_pg_upstream_ssl(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_hoop_pg_srv_conf_t *pscf = conf;
+
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    static ngx_conf_enum_t  modes[] = {
+        { ngx_string("disable"), NGX_HOOP_PG_UPSTREAM_SSL_DISABLE },
+        { ngx_string("prefer"), NGX_HOOP_PG_UPSTREAM_SSL_PREFER },
+        { ngx_string("require"), NGX_HOOP_PG_UPSTREAM_SSL_REQUIRE },
+        { ngx_string("verify-full"), NGX_HOOP_PG_UPSTREAM_SSL_VERIFY_FULL },
+        { ngx_null_string, 0 }
+    };
+
+    if (pscf->upstream_ssl_mode != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; modes[i].name.len; i++) {
+        if (modes[i].name.len == value[1].len
+            && ngx_strncmp(modes[i].name.data, value[1].data,
+                           value[1].len) == 0)
+        {
+            pscf->upstream_ssl_mode = modes[i].value;
+            break;
+        }
+    }
+
+    if (modes[i].name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid mode \"%V\": expected disable, prefer, "
+                           "require or verify-full", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "ca=", 3) == 0) {
+            pscf->upstream_ssl_ca.data = value[i].data + 3;
+            pscf->upstream_ssl_ca.len = value[i].len - 3;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "name=", 5) == 0) {
+            pscf->upstream_ssl_name.data = value[i].data + 5;
+            pscf->upstream_ssl_name.len = value[i].len - 5;
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\"", &value[i]);
         return NGX_CONF_ERROR;
     }
 
