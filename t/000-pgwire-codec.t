@@ -212,7 +212,7 @@ __DATA__
 stream {
     server {
         listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
-        proxy_pass 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg 127.0.0.1:$TEST_NGINX_PG_PORT;
     }
 }
 --- pg_send
@@ -236,12 +236,12 @@ ReadyForQuery I
 
 
 
-=== TEST 2: SSLRequest refused, then an error and recovery in one session
+=== TEST 2: SSLRequest answered N (no TLS on this server), then an error and recovery
 --- main_config
 stream {
     server {
         listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
-        proxy_pass 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg 127.0.0.1:$TEST_NGINX_PG_PORT;
     }
 }
 --- pg_send
@@ -270,7 +270,7 @@ ReadyForQuery I
 stream {
     server {
         listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
-        proxy_pass 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg 127.0.0.1:$TEST_NGINX_PG_PORT;
     }
 }
 --- pg_send
@@ -305,7 +305,7 @@ ReadyForQuery I
 stream {
     server {
         listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
-        proxy_pass 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg 127.0.0.1:$TEST_NGINX_PG_PORT;
     }
 }
 --- pg_send
@@ -339,7 +339,7 @@ ReadyForQuery I
 stream {
     server {
         listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
-        proxy_pass 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg 127.0.0.1:$TEST_NGINX_PG_PORT;
     }
 }
 --- raw_request eval
@@ -359,7 +359,7 @@ ErrorResponse S=FATAL C=08P01 M="invalid frontend message type 122"
 stream {
     server {
         listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
-        proxy_pass 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg 127.0.0.1:$TEST_NGINX_PG_PORT;
     }
 }
 --- pg_send
@@ -370,19 +370,42 @@ ErrorResponse S=FATAL C=3D000 M="database \"hoop_no_such_db\" does not exist"
 
 
 
-=== TEST 8: startup bytes sent together with SSLRequest are refused
+=== TEST 8: no TLS configured: SSLRequest answered N even with bytes behind it
+In clear text there is no TLS boundary to protect, so the gateway goes on
+with the startup packet that followed the request.
 --- main_config
 stream {
     server {
         listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
-        proxy_pass 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg 127.0.0.1:$TEST_NGINX_PG_PORT;
+    }
+}
+--- raw_request eval
+HoopPgWire::encode("SSLRequest\nStartupMessage user=app_trust database=hoop_test\nTerminate")
+--- pg_recv
+SSLResponse N
+AuthenticationOk
+...
+ReadyForQuery I
+
+
+
+=== TEST 9: TLS configured: bytes sent after SSLRequest, before the handshake, are refused
+--- main_config
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+        hoop_pg 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_ssl_certificate $TEST_NGINX_PKI/gateway.crt;
+        hoop_pg_ssl_certificate_key $TEST_NGINX_PKI/gateway.key;
     }
 }
 --- raw_request eval
 HoopPgWire::encode("SSLRequest\nStartupMessage user=app_trust database=hoop_test")
 --- pg_recv
-SSLResponse N
 ErrorResponse S=FATAL C=08P01 M="received unencrypted data after SSL request"
+--- error_log
+hoop pg: client sent unencrypted data after SSLRequest
 
 
 
@@ -391,7 +414,7 @@ ErrorResponse S=FATAL C=08P01 M="received unencrypted data after SSL request"
 stream {
     server {
         listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
-        proxy_pass 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg 127.0.0.1:$TEST_NGINX_PG_PORT;
     }
 }
 --- pg_send
