@@ -55,7 +55,7 @@ ngx_int_t ngx_hoop_auth_verify(ngx_hoop_oidc_t *provider, ngx_str_t *token,
     ngx_pool_t *pool, ngx_log_t *log, ngx_hoop_identity_t *id,
     ngx_str_t *reason);
 
-/* does the identity carry this group? */
+/* does the identity carry this group?  1 if it does, 0 if not */
 ngx_int_t ngx_hoop_identity_has_group(ngx_hoop_identity_t *id,
     ngx_str_t *group);
 

@@ -282,7 +282,9 @@ ngx_hoop_pg_password_buffer(ngx_stream_session_t *s, ngx_hoop_pg_ctx_t *ctx,
         return NGX_OK;
     }
 
-    nb = ngx_create_temp_buf(s->connection->pool, need);
+    /* the relay goes on with this buffer: never smaller than before */
+    nb = ngx_create_temp_buf(s->connection->pool,
+                             ngx_max(need, (size_t) (b->end - b->start)));
     if (nb == NULL) {
         ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;
@@ -416,7 +418,7 @@ ngx_hoop_pg_authorize(ngx_stream_session_t *s)
         group = role->groups->elts;
 
         for (j = 0; j < role->groups->nelts; j++) {
-            if (ngx_hoop_identity_has_group(id, &group[j]) == NGX_OK) {
+            if (ngx_hoop_identity_has_group(id, &group[j])) {
                 break;
             }
         }

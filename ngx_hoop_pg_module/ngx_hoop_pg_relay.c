@@ -180,6 +180,11 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
             }
         }
 
+        if (b->pos == b->last) {
+            b->pos = b->start;
+            b->last = b->start;
+        }
+
         size = b->end - b->last;
 
         if (size && src->read->ready && !src->read->eof) {
