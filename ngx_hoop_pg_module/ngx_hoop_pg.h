@@ -108,6 +108,11 @@ typedef struct {
     ngx_str_t                        startup;
     ngx_uint_t                       protocol_minor;
 
+    ngx_str_t                        session_id;    /* random, hex */
+    ngx_str_t                        role_name;
+    ngx_str_t                        token_id;
+    const char                      *end_reason;
+
     ngx_str_t                        token;         /* in client_buf */
     ngx_hoop_identity_t              identity;
     ngx_hoop_pg_role_t              *role;
@@ -156,8 +161,10 @@ ngx_int_t ngx_hoop_pg_cancel_register(ngx_stream_session_t *s,
 void ngx_hoop_pg_cancel_busy(ngx_stream_session_t *s, ngx_uint_t busy);
 void ngx_hoop_pg_cancel_request(ngx_stream_session_t *s, u_char *packet);
 ngx_int_t ngx_hoop_pg_cancel_init_zone(ngx_conf_t *cf);
+ngx_int_t ngx_hoop_pg_add_variables(ngx_conf_t *cf);
 void ngx_hoop_pg_relay_start(ngx_stream_session_t *s);
 void ngx_hoop_pg_client_wait(ngx_event_t *ev);
+void ngx_hoop_pg_end_reason(ngx_stream_session_t *s, const char *reason);
 void ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc);
 void ngx_hoop_pg_fatal(ngx_stream_session_t *s, const char *sqlstate,
     const char *message, ngx_uint_t rc);

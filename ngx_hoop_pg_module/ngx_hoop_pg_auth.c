@@ -466,6 +466,9 @@ ngx_hoop_pg_authorize(ngx_stream_session_t *s)
     (void) last;
 
     ctx->role = role;
+    ctx->role_name = role->name;
+    ctx->token_id.data = id->token_id;
+    ctx->token_id.len = ngx_strlen(id->token_id);
     ctx->authenticated = 1;
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,

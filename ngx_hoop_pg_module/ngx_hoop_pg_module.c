@@ -10,6 +10,7 @@
 #include <ngx_stream.h>
 #include "ngx_hoop_pg.h"
 #include "ngx_hoop_pg_proto.h"
+#include <openssl/rand.h>
 
 
 static void ngx_hoop_pg_handler(ngx_stream_session_t *s);
@@ -154,7 +155,7 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
 
 
 static ngx_stream_module_t  ngx_hoop_pg_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_hoop_pg_add_variables,             /* preconfiguration */
     ngx_hoop_pg_postconfiguration,         /* postconfiguration */
 
     ngx_hoop_pg_create_main_conf,          /* create main configuration */
@@ -184,6 +185,7 @@ ngx_module_t  ngx_hoop_pg_module = {
 static void
 ngx_hoop_pg_handler(ngx_stream_session_t *s)
 {
+    u_char                   rnd[8];
     ngx_connection_t        *c;
     ngx_hoop_pg_ctx_t       *ctx;
     ngx_hoop_pg_srv_conf_t  *pscf;
@@ -202,6 +204,19 @@ ngx_hoop_pg_handler(ngx_stream_session_t *s)
     ctx->session = s;
     ctx->phase = NGX_HOOP_PG_STARTUP;
 
+    /* a session id for logs and the audit trail: 64 random bits */
+    ctx->session_id.data = ngx_pnalloc(c->pool, 16);
+    if (ctx->session_id.data == NULL
+        || RAND_bytes(rnd, sizeof(rnd)) != 1)
+    {
+        ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->session_id.len = ngx_hex_dump(ctx->session_id.data, rnd,
+                                       sizeof(rnd))
+                          - ctx->session_id.data;
+
     /* the startup packet is bounded by NGX_HOOP_PG_MAX_STARTUP */
     ctx->client_buf = ngx_create_temp_buf(c->pool,
                              ngx_max(pscf->buffer_size,
@@ -219,6 +234,30 @@ ngx_hoop_pg_handler(ngx_stream_session_t *s)
     ngx_add_timer(c->read, pscf->startup_timeout);
 
     ngx_hoop_pg_startup_read(c->read);
+}
+
+
+/* the first reason given is the one that ends the session */
+
+void
+ngx_hoop_pg_end_reason(ngx_stream_session_t *s, const char *reason)
+{
+    size_t              len;
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (ctx == NULL || ctx->end_reason != NULL) {
+        return;
+    }
+
+    /* fatal messages may live on the caller's stack: keep a copy */
+    len = ngx_strlen(reason) + 1;
+    ctx->end_reason = ngx_pnalloc(s->connection->pool, len);
+
+    if (ctx->end_reason) {
+        ngx_memcpy((char *) ctx->end_reason, reason, len);
+    }
 }
 
 
@@ -271,6 +310,8 @@ ngx_hoop_pg_fatal(ngx_stream_session_t *s, const char *sqlstate,
     ngx_connection_t  *c;
 
     c = s->connection;
+
+    ngx_hoop_pg_end_reason(s, message);
 
     msg.data = (u_char *) message;
     msg.len = ngx_strlen(message);

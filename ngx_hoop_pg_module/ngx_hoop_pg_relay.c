@@ -100,6 +100,7 @@ ngx_hoop_pg_client_handler(ngx_event_t *ev)
     if (ev->timedout) {
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "hoop pg: session idle, closing");
+        ngx_hoop_pg_end_reason(s, "idle timeout");
         ngx_hoop_pg_relay_done(s, NGX_STREAM_OK);
         return;
     }
@@ -163,6 +164,9 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
                     ngx_log_error(NGX_LOG_INFO, c->log, 0,
                                   "hoop pg: %s closed the connection",
                                   from_server ? "client" : "server");
+                    ngx_hoop_pg_end_reason(s, from_server
+                                              ? "client closed"
+                                              : "server closed");
                     ngx_hoop_pg_relay_done(s, from_server
                                               ? NGX_STREAM_OK
                                               : NGX_STREAM_BAD_GATEWAY);
@@ -234,6 +238,8 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
                        "hoop pg: %s closed the connection",
                        from_server ? "server" : "client");
+        ngx_hoop_pg_end_reason(s, from_server ? "server closed"
+                                              : "client closed");
         ngx_hoop_pg_relay_done(s, NGX_STREAM_OK);
         return;
     }
