@@ -57,7 +57,11 @@ $(SO_FILES): $(NGX_BUILD)/objs/Makefile $(SOURCES)
 	@mkdir -p $(BUILD)/modules
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile \
 	    $(patsubst %,objs/%.so,$(MODULES))
-	@cp $(patsubst %,$(NGX_BUILD)/objs/%.so,$(MODULES)) $(BUILD)/modules/
+	@# replace, never overwrite in place: running nginx processes map them
+	@for m in $(MODULES); do \
+	    cp $(NGX_BUILD)/objs/$$m.so $(BUILD)/modules/.$$m.so.tmp && \
+	    mv -f $(BUILD)/modules/.$$m.so.tmp $(BUILD)/modules/$$m.so; \
+	done
 
 # Debian layout: snippets in modules-available, enabled by symlinks that
 # sort after 50-mod-stream.conf.

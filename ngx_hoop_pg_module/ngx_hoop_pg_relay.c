@@ -316,6 +316,10 @@ ngx_hoop_pg_client_message(void *data, u_char type, size_t len)
         ngx_hoop_pg_cancel_busy(s, 1);
         break;
 
+    case 'X':
+        ngx_hoop_pg_end_reason(s, "client closed");
+        break;
+
     case 'Q':
         ctx->statements++;
         /* fall through */
