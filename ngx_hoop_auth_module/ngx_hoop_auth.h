@@ -62,10 +62,12 @@ ngx_int_t ngx_hoop_identity_has_group(ngx_hoop_identity_t *id,
 
 /*
  * The vault.  A value "vault:NAME" names a secret; anything else is used
- * as is.  Resolved at config time; a missing secret fails the
+ * as is.  Only while nginx.conf is parsed; a missing secret fails the
  * configuration naming the secret, never printing a value.  The returned
- * string lives as long as the cycle: never log it, never put it in a
- * variable.
+ * copy lives in cf->pool (the cycle) and is wiped when that pool goes;
+ * callers may wipe it earlier.  Under "nginx -s ..." (which parses the
+ * configuration without the master's environment) it is a one-byte
+ * stand-in.  Never log it, never put it in a variable.
  */
 ngx_int_t ngx_hoop_vault_resolve(ngx_conf_t *cf, ngx_str_t *value,
     ngx_str_t *secret);

@@ -101,4 +101,99 @@ ngx_int_t ngx_hoop_oidc_keys_refetch(ngx_hoop_oidc_t *provider,
     ngx_log_t *log);
 
 
+/*
+ * ngx_hoop_jwt.c: strict base64url and JSON helpers, shared with
+ * ngx_hoop_jwk.c and the HTTP module.
+ */
+#include <yajl/yajl_tree.h>
+
+#define NGX_HOOP_JSON_MAX_DEPTH  32
+
+/* base64url without padding; NGX_ERROR on any other byte */
+ngx_int_t ngx_hoop_b64u_decode(ngx_pool_t *pool, ngx_str_t *src,
+    ngx_str_t *dst);
+/* NULL: not JSON, a NUL byte, nested too deep, or (unique) a duplicate
+   member name at the top level; free with yajl_tree_free() */
+yajl_val ngx_hoop_json_parse(u_char *data, size_t len, ngx_uint_t unique);
+yajl_val ngx_hoop_json_get(yajl_val object, u_char *name, size_t len);
+/* a claim by path (ngx_str_t elements), NULL if absent */
+yajl_val ngx_hoop_json_path(yajl_val root, ngx_array_t *path);
+
+
+/* ngx_hoop_auth_cache.c: verified tokens in shared memory */
+typedef struct ngx_hoop_auth_cache_s  ngx_hoop_auth_cache_t;
+
+#define NGX_HOOP_AUTH_CACHE_KEY_LEN  32
+
+ngx_hoop_auth_cache_t *ngx_hoop_auth_cache_conf(ngx_conf_t *cf);
+void ngx_hoop_auth_cache_size(ngx_hoop_auth_cache_t *cache, size_t size);
+void ngx_hoop_auth_cache_key(ngx_hoop_auth_cache_t *cache,
+    ngx_hoop_oidc_t *provider, u_char *token_hash, u_char *key);
+ngx_int_t ngx_hoop_auth_cache_get(ngx_hoop_auth_cache_t *cache, u_char *key,
+    ngx_uint_t version, ngx_pool_t *pool, ngx_hoop_identity_t *id);
+void ngx_hoop_auth_cache_put(ngx_hoop_auth_cache_t *cache, u_char *key,
+    ngx_uint_t version, ngx_hoop_identity_t *id, ngx_log_t *log);
+
+/* ngx_hoop_auth_module.c: the running configuration's cache, or NULL */
+ngx_hoop_auth_cache_t *ngx_hoop_auth_cache_current(void);
+
+
+/*
+ * Notes on the key-source functions above (ngx_hoop_oidc_keys.c):
+ * ngx_hoop_oidc_keys_conf() sets refresh (1h), refetch_min (30s) and
+ * fetch_timeout (10s) when they are NGX_CONF_UNSET_MSEC; the *error of
+ * ngx_hoop_oidc_keys_get() stays valid until the next call for that
+ * provider in this worker.
+ */
+
+
+/*
+ * ngx_hoop_https_fetch.c (used by ngx_hoop_oidc_keys.c): one JWKS fetch,
+ * direct or through OpenID Connect discovery, run as a thread-pool task.
+ */
+#define NGX_HOOP_FETCH_URL_LEN   2048
+#define NGX_HOOP_FETCH_ERRLEN    512
+
+typedef struct ngx_hoop_fetch_s  ngx_hoop_fetch_t;
+
+typedef void (*ngx_hoop_fetch_handler_pt)(ngx_hoop_fetch_t *fetch);
+
+struct ngx_hoop_fetch_s {
+    /* set before posting; the thread only reads them */
+    ngx_str_t                   url;            /* the JWKS, NUL-terminated */
+    ngx_str_t                   discovery_url;  /* or this document's
+                                                   jwks_uri */
+    ngx_str_t                   issuer;         /* discovery must name it */
+    ngx_str_t                   ca_file;        /* empty: system CAs */
+    ngx_msec_t                  timeout;        /* for the whole job */
+    size_t                      max_size;       /* of each document */
+    ngx_hoop_fetch_handler_pt   handler;        /* in the event loop */
+    void                       *data;
+
+    /* results, for the handler */
+    ngx_int_t                   rc;             /* NGX_OK or NGX_ERROR */
+    u_char                     *body;           /* NUL-terminated */
+    size_t                      len;
+    u_char                      jwks_url[NGX_HOOP_FETCH_URL_LEN];
+    size_t                      jwks_url_len;
+    u_char                      error[NGX_HOOP_FETCH_ERRLEN];
+    size_t                      error_len;      /* "... from URL failed: why" */
+
+    ngx_thread_task_t          *task;
+    ngx_log_t                  *log;
+};
+
+/* NULL if url is a usable http(s) URL; else why not */
+const char *ngx_hoop_fetch_check_url(ngx_str_t *url, ngx_uint_t *https);
+
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+
+ngx_hoop_fetch_t *ngx_hoop_fetch_create(ngx_pool_t *pool, ngx_log_t *log);
+ngx_int_t ngx_hoop_fetch_post(ngx_hoop_fetch_t *fetch, ngx_thread_pool_t *tp);
+/* frees fetch->body */
+void ngx_hoop_fetch_release(ngx_hoop_fetch_t *fetch);
+#endif
+
+
 #endif /* _NGX_HOOP_OIDC_H_INCLUDED_ */

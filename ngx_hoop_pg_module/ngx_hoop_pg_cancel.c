@@ -1,7 +1,7 @@
 
 /*
- * Cancel requests.  Clients get BackendKeyData made up by the gateway; the
- * mapping to the server's real key lives in shared memory, because libpq
+ * Cancel requests.  Clients get BackendKeyData with a secret key made up by
+ * the gateway; the mapping to the server's real key lives in shared memory, because libpq
  * sends a CancelRequest on a new connection that may land on any worker.
  * A cancel is forwarded only while the session runs a query, so a late
  * cancel cannot hit the next statement (the race PgBouncer PR #717 fixed).
@@ -146,7 +146,7 @@ ngx_hoop_pg_cancel_zone(ngx_stream_session_t *s)
 ngx_int_t
 ngx_hoop_pg_cancel_register(ngx_stream_session_t *s, u_char *key)
 {
-    u_char                      rnd[8];
+    u_char                      rnd[4];
     uint32_t                    pid, secret;
     ngx_uint_t                  tries;
     ngx_rbtree_key_t            k;
@@ -188,13 +188,13 @@ ngx_hoop_pg_cancel_register(ngx_stream_session_t *s, u_char *key)
             return NGX_ERROR;
         }
 
-        /* a positive int32 pid, as clients expect of a backend */
-        pid = ngx_hoop_pg_get_u32(rnd) & 0x7fffffff;
-        secret = ngx_hoop_pg_get_u32(rnd + 4);
-
-        if (pid == 0) {
-            continue;
-        }
+        /*
+         * The pid stays the server's: it is no secret (pg_backend_pid()
+         * returns it) and clients compare it with the pid in NOTIFY
+         * messages.  The secret key is ours.
+         */
+        pid = ngx_hoop_pg_get_u32(key);
+        secret = ngx_hoop_pg_get_u32(rnd);
 
         k = ((ngx_rbtree_key_t) pid << 32) | secret;
 
@@ -223,7 +223,7 @@ ngx_hoop_pg_cancel_register(ngx_stream_session_t *s, u_char *key)
     (void) ngx_hoop_pg_put_u32(key + 4, secret);
 
     ngx_log_debug1(NGX_LOG_DEBUG_STREAM, s->connection->log, 0,
-                   "hoop pg: backend key mapped, client sees pid %uD", pid);
+                   "hoop pg: backend key of pid %uD replaced", pid);
 
     return NGX_OK;
 }

@@ -277,6 +277,11 @@ ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc)
         ngx_del_timer(&ctx->verify_retry);
     }
 
+    if (s->connection->ssl) {
+        /* don't wait for (or trip over) the client's TLS shutdown */
+        s->connection->ssl->no_wait_shutdown = 1;
+    }
+
     if (ctx && ctx->cancel_peer) {
         ngx_close_connection(ctx->cancel_peer);
         ctx->cancel_peer = NULL;
@@ -305,9 +310,10 @@ void
 ngx_hoop_pg_fatal(ngx_stream_session_t *s, const char *sqlstate,
     const char *message, ngx_uint_t rc)
 {
-    ngx_str_t          msg;
-    ngx_buf_t         *b;
-    ngx_connection_t  *c;
+    ngx_str_t           msg;
+    ngx_buf_t          *b, *pending;
+    ngx_connection_t   *c;
+    ngx_hoop_pg_ctx_t  *ctx;
 
     c = s->connection;
 
@@ -315,6 +321,29 @@ ngx_hoop_pg_fatal(ngx_stream_session_t *s, const char *sqlstate,
 
     msg.data = (u_char *) message;
     msg.len = ngx_strlen(message);
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (ctx && ctx->phase == NGX_HOOP_PG_RELAY && ctx->server_buf) {
+        /*
+         * What the server already said goes first; the error only when
+         * the client is at a message boundary after it.
+         */
+        pending = ctx->server_buf;
+
+        if (pending->last - pending->pos
+            && c->send(c, pending->pos, pending->last - pending->pos)
+               != pending->last - pending->pos)
+        {
+            ngx_hoop_pg_finalize(s, rc);
+            return;
+        }
+
+        if (ctx->server_frames.skip || ctx->server_frames.hdr_len) {
+            ngx_hoop_pg_finalize(s, rc);
+            return;
+        }
+    }
 
     b = ngx_hoop_pg_error_response(c->pool, "FATAL", sqlstate, &msg);
 

@@ -170,7 +170,7 @@ ngx_hoop_pg_error_field(ngx_hoop_pg_msg_t *msg, u_char field,
 /*
  * Feed the framer new bytes; handler(data, type, length) runs for each
  * message header (length includes itself, as on the wire).  A handler
- * error, or a length below 4, stops the scan with NGX_ERROR.
+ * error stops the scan with NGX_ERROR, a length below 4 with NGX_DECLINED.
  */
 
 ngx_int_t
@@ -201,7 +201,7 @@ ngx_hoop_pg_framer_scan(ngx_hoop_pg_framer_t *f, u_char *p, u_char *last,
         len = ngx_hoop_pg_get_u32(f->hdr + 1);
 
         if (len < 4) {
-            return NGX_ERROR;
+            return NGX_DECLINED;
         }
 
         f->skip = len - 4;

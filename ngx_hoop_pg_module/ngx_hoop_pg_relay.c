@@ -17,6 +17,8 @@ static void ngx_hoop_pg_server_handler(ngx_event_t *ev);
 static void ngx_hoop_pg_relay(ngx_stream_session_t *s,
     ngx_uint_t from_server, ngx_uint_t do_write);
 static void ngx_hoop_pg_relay_done(ngx_stream_session_t *s, ngx_uint_t rc);
+static ngx_int_t ngx_hoop_pg_scan(ngx_stream_session_t *s,
+    ngx_uint_t from_server, u_char *p, u_char *last);
 static ngx_int_t ngx_hoop_pg_client_message(void *data, u_char type,
     size_t len);
 static ngx_int_t ngx_hoop_pg_server_message(void *data, u_char type,
@@ -61,9 +63,7 @@ ngx_hoop_pg_relay_start(ngx_stream_session_t *s)
         ngx_hoop_pg_framer_untyped(&ctx->client_frames);
     }
 
-    if (ngx_hoop_pg_framer_scan(&ctx->client_frames, ctx->client_buf->pos,
-                                ctx->client_buf->last,
-                                ngx_hoop_pg_client_message, s)
+    if (ngx_hoop_pg_scan(s, 0, ctx->client_buf->pos, ctx->client_buf->last)
         != NGX_OK)
     {
         return;
@@ -91,13 +91,25 @@ ngx_hoop_pg_relay_start(ngx_stream_session_t *s)
 static void
 ngx_hoop_pg_client_handler(ngx_event_t *ev)
 {
-    ngx_connection_t      *c;
-    ngx_stream_session_t  *s;
+    ngx_connection_t        *c;
+    ngx_hoop_pg_ctx_t       *ctx;
+    ngx_stream_session_t    *s;
+    ngx_hoop_pg_srv_conf_t  *pscf;
 
     c = ev->data;
     s = c->data;
 
     if (ev->timedout) {
+        ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+        if (ctx->in_flight) {
+            /* a long query is not idleness: wait for its answer */
+            pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
+            ev->timedout = 0;
+            ngx_add_timer(ev, pscf->idle_timeout);
+            return;
+        }
+
         ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
                       "hoop pg: session idle, closing");
         ngx_hoop_pg_end_reason(s, "idle timeout");
@@ -211,12 +223,7 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
                     s->received += n;
                 }
 
-                if (ngx_hoop_pg_framer_scan(from_server ? &ctx->server_frames
-                                                        : &ctx->client_frames,
-                                            b->last, b->last + n,
-                                            from_server
-                                            ? ngx_hoop_pg_server_message
-                                            : ngx_hoop_pg_client_message, s)
+                if (ngx_hoop_pg_scan(s, from_server, b->last, b->last + n)
                     != NGX_OK)
                 {
                     return;
@@ -349,4 +356,46 @@ ngx_hoop_pg_server_message(void *data, u_char type, size_t len)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Message boundaries of newly received bytes.  NGX_OK, or the session was
+ * finalized: by a message handler, or here for a length below 4 (as
+ * PostgreSQL, which closes on "invalid message length").
+ */
+
+static ngx_int_t
+ngx_hoop_pg_scan(ngx_stream_session_t *s, ngx_uint_t from_server, u_char *p,
+    u_char *last)
+{
+    ngx_int_t           rc;
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (from_server) {
+        rc = ngx_hoop_pg_framer_scan(&ctx->server_frames, p, last,
+                                     ngx_hoop_pg_server_message, s);
+    } else {
+        rc = ngx_hoop_pg_framer_scan(&ctx->client_frames, p, last,
+                                     ngx_hoop_pg_client_message, s);
+    }
+
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                      "hoop pg: invalid message length from the %s",
+                      from_server ? "server" : "client");
+
+        if (from_server) {
+            ngx_hoop_pg_fatal(s, "08P01",
+                              "invalid message from the database server",
+                              NGX_STREAM_BAD_GATEWAY);
+        } else {
+            ngx_hoop_pg_fatal(s, "08P01", "invalid message length",
+                              NGX_STREAM_BAD_REQUEST);
+        }
+    }
+
+    return rc;
 }

@@ -16,6 +16,9 @@
 
 static void ngx_hoop_pg_upstream_tls_reply(ngx_event_t *ev);
 static void ngx_hoop_pg_upstream_tls_done(ngx_connection_t *pc);
+static ngx_uint_t ngx_hoop_pg_is_ip(ngx_str_t *name);
+static ngx_int_t ngx_hoop_pg_check_name(ngx_connection_t *pc,
+    ngx_str_t *name);
 
 
 char *
@@ -162,8 +165,13 @@ ngx_hoop_pg_upstream_tls_reply(ngx_event_t *ev)
         return;
     }
 
-    if (pscf->upstream_ssl_name.len) {
-        /* SNI; the name is NUL-terminated as a config string */
+    if (pscf->upstream_ssl_name.len
+        && !ngx_hoop_pg_is_ip(&pscf->upstream_ssl_name))
+    {
+        /*
+         * SNI (never an IP address, RFC 6066); the name is NUL-terminated
+         * as a config string
+         */
         if (SSL_set_tlsext_host_name(pc->ssl->connection,
                                      (char *) pscf->upstream_ssl_name.data)
             != 1)
@@ -218,7 +226,7 @@ ngx_hoop_pg_upstream_tls_done(ngx_connection_t *pc)
 
         name = pscf->upstream_ssl_name;
 
-        if (ngx_ssl_check_host(pc, &name) != NGX_OK) {
+        if (ngx_hoop_pg_check_name(pc, &name) != NGX_OK) {
             ngx_log_error(NGX_LOG_ERR, pc->log, 0,
                           "hoop pg: upstream certificate does not match "
                           "\"%V\"", &name);
@@ -232,4 +240,43 @@ ngx_hoop_pg_upstream_tls_done(ngx_connection_t *pc)
                    SSL_get_version(pc->ssl->connection));
 
     ngx_hoop_pg_login_begin(s);
+}
+
+
+static ngx_uint_t
+ngx_hoop_pg_is_ip(ngx_str_t *name)
+{
+    u_char  buf[sizeof(struct in6_addr)];
+
+    /* config strings are NUL-terminated */
+    return inet_pton(AF_INET, (char *) name->data, buf) == 1
+           || inet_pton(AF_INET6, (char *) name->data, buf) == 1;
+}
+
+
+/*
+ * As libpq's verify-full: a host name against the certificate's DNS names
+ * (nginx's check), an IP address against its IP addresses.
+ */
+
+static ngx_int_t
+ngx_hoop_pg_check_name(ngx_connection_t *pc, ngx_str_t *name)
+{
+    int    rc;
+    X509  *cert;
+
+    if (!ngx_hoop_pg_is_ip(name)) {
+        return ngx_ssl_check_host(pc, name);
+    }
+
+    cert = SSL_get_peer_certificate(pc->ssl->connection);
+    if (cert == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = X509_check_ip_asc(cert, (char *) name->data, 0);
+
+    X509_free(cert);
+
+    return rc == 1 ? NGX_OK : NGX_ERROR;
 }

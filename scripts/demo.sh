@@ -44,6 +44,18 @@ cat > "$demo/idp/openid-configuration" <<JSON
  "id_token_signing_alg_values_supported": ["RS256", "ES256"]}
 JSON
 
+# the billing API's password: in the vault, and hashed for the API itself
+if [ ! -f "$demo/demo-vault.json" ]; then
+    ( umask 077
+      printf '{"billing_password": "%s"}\n' "$(openssl rand -hex 16)" \
+          > "$demo/demo-vault.json" )
+fi
+billing=$(perl -MJSON::PP -e 'local $/; print decode_json(<>)->{billing_password}' \
+              "$demo/demo-vault.json")
+printf 'billing:%s\n' "$(openssl passwd -apr1 "$billing")" > "$demo/billing.htpasswd"
+chmod 644 "$demo/billing.htpasswd"
+unset billing
+
 mkdir -p "$ngx_dir/logs"
 load=
 for m in $modules; do load="${load}load_module $m;\n"; done
@@ -65,14 +77,22 @@ cat <<TXT
 
 ngx_hoop demo is running (stop it with: make stop)
 
-  Postgres through the gateway (demo database: people, orders):
-    psql "host=127.0.0.1 port=6432 user=app_trust dbname=demo" \\
-         -c "SELECT name, email FROM people LIMIT 5"
-
-  The demo identity provider (keys in $demo/idp):
-    curl -s $issuer/.well-known/openid-configuration
+  A token for a demo identity (groups decide which role profiles it may use):
     TOKEN=\$($repo/tools/hoop-token mint $demo/idp --sub alice \\
-             --email alice@example.com --groups eng,sre)
+             --email alice@example.com --groups eng)
 
-  Logs: $ngx_dir/error.log, $ngx_dir/pg-access.log
+  Postgres through the gateway, the token as password (demo database:
+  people, orders, billing.invoices; role profiles: reader = eng or sre,
+  writer = sre only):
+    PGPASSWORD=\$TOKEN psql "host=localhost port=6432 user=reader dbname=demo \\
+        sslmode=verify-full sslrootcert=$demo/pki/ca.crt" \\
+        -c "SELECT name, email FROM people LIMIT 5"
+
+  An internal HTTP API behind the gateway (it gets a vaulted credential,
+  never the token):
+    curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:8080/billing/invoices
+    curl -si http://127.0.0.1:8080/billing/invoices      # 401 without a token
+
+  The demo issuer: curl -s $issuer/.well-known/openid-configuration
+  Logs: $ngx_dir/error.log, $ngx_dir/pg-access.log, $ngx_dir/access.log
 TXT

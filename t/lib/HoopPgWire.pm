@@ -93,7 +93,7 @@ sub format_value {
     my ($value) = @_;
     return 'NULL' if !defined $value;
     return $value
-        if $value =~ /^[A-Za-z0-9_.:+\-]+$/ && $value ne 'NULL' && $value ne '...';
+        if $value =~ /\A[A-Za-z0-9_.:+\-]+\z/ && $value ne 'NULL' && $value ne '...';
     (my $quoted = $value) =~ s/(["\\])/\\$1/g;
     $quoted =~ s/\n/\\n/g;
     $quoted =~ s/\r/\\r/g;
