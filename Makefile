@@ -30,7 +30,7 @@ SOURCES  := config $(wildcard ngx_hoop_*_module/*.[ch])
 # The load order that works: stream first, then ours (see README).
 LOAD_MODULES := $(STREAM_SO) $(SO_FILES)
 
-.PHONY: all build deps install run stop test clean distclean check-weak
+.PHONY: all build deps install run stop test bench clean distclean check-weak
 
 all: build
 
@@ -93,6 +93,13 @@ TESTSTATE := $(STATE)/test
 test: deps build check-weak
 	@scripts/run-tests.sh $(TESTSTATE) "$(LOAD_MODULES)" $(NGINX_BIN) \
 	    $(PROVE_ARGS)
+
+# --- benchmarks -----------------------------------------------------------
+
+# pgbench -S through direct / nginx proxy_pass / PgBouncer / the gateway,
+# side by side in one run (bench/README.md); BENCH_QUICK=1 for a smoke run.
+bench: deps build
+	@bench/pg.sh
 
 clean:
 	rm -rf $(BUILD)
