@@ -16,6 +16,7 @@
 #include "ngx_hoop_pg_weak.h"
 #include "ngx_hoop_pg_scram.h"
 #include "ngx_hoop_pg_proto.h"
+#include "ngx_hoop_pg_policy.h"
 #include "../ngx_hoop_auth_module/ngx_hoop_auth.h"
 #include "../ngx_hoop_audit_module/ngx_hoop_audit.h"
 #include "../ngx_hoop_mask_module/ngx_hoop_mask.h"
@@ -57,6 +58,9 @@ typedef struct {
     ngx_array_t                     *roles;         /* ngx_hoop_pg_role_t */
     ngx_flag_t                       plaintext_login;
 
+    void                            *policy;        /* hoop_pg_deny/allow:
+                                                       ngx_hoop_pg_policy.c */
+
     ngx_ssl_t                       *ssl;           /* hoop_pg_ssl_* */
     ngx_str_t                        ssl_certificate;
     ngx_str_t                        ssl_certificate_key;
@@ -74,6 +78,7 @@ typedef struct {
     size_t                           buffer_size;
     size_t                           max_password_size;
     size_t                           max_message_size;
+    size_t                           max_statement_size;
 } ngx_hoop_pg_srv_conf_t;
 
 
@@ -90,6 +95,36 @@ typedef struct {
     ngx_str_t                        name;
     ngx_str_t                        value;
 } ngx_hoop_pg_param_t;
+
+
+typedef struct ngx_hoop_pg_gate_s  ngx_hoop_pg_gate_t;
+
+struct ngx_hoop_pg_gate_s {
+    ngx_buf_t                      **buf;
+    u_char                          *ready;        /* sendable up to here */
+    size_t                           skip;         /* of a passing message */
+    size_t                           limit;        /* of a whole message */
+
+    /* each message header; NGX_ERROR: the session was finalized */
+    ngx_int_t                      (*header)(ngx_stream_session_t *s,
+                                             u_char type, size_t len);
+    /* is this message to be held whole and inspected? */
+    ngx_uint_t                     (*whole)(ngx_stream_session_t *s,
+                                            u_char type, size_t len);
+    /* a whole message: returns its (new) length, 0 if finalized */
+    size_t                         (*inspect)(ngx_stream_session_t *s,
+                                              ngx_hoop_pg_gate_t *gate,
+                                              u_char *msg, size_t len);
+    unsigned                         from_server:1;
+    unsigned                         seen:1;
+};
+
+
+/* a denied statement waiting for the server's error to replace */
+typedef struct {
+    ngx_uint_t                       n;
+    ngx_str_t                        message;
+} ngx_hoop_pg_denial_t;
 
 
 typedef struct {
@@ -126,9 +161,15 @@ typedef struct {
     ngx_connection_t                *cancel_peer;  /* forwarding one */
 
     /* message boundaries of both directions while relaying */
-    ngx_hoop_pg_framer_t             client_frames;
-    ngx_hoop_pg_framer_t             server_frames;
+    ngx_hoop_pg_gate_t               client_gate;
+    ngx_hoop_pg_gate_t               server_gate;
     ngx_uint_t                       statements;    /* Query + Execute */
+
+    /* policy: denials whose server error is still to be replaced */
+    ngx_array_t                     *denials;      /* ngx_hoop_pg_denial_t */
+    ngx_uint_t                       denial_seq;
+    unsigned                         std_strings_off:1;
+    unsigned                         encoding_not_utf8:1;
     ngx_uint_t                       in_flight;     /* unanswered syncs */
 
     ngx_uint_t                       ssl_requests;
@@ -162,6 +203,22 @@ void ngx_hoop_pg_cancel_busy(ngx_stream_session_t *s, ngx_uint_t busy);
 void ngx_hoop_pg_cancel_request(ngx_stream_session_t *s, u_char *packet);
 ngx_int_t ngx_hoop_pg_cancel_init_zone(ngx_conf_t *cf);
 ngx_int_t ngx_hoop_pg_add_variables(ngx_conf_t *cf);
+
+ngx_int_t ngx_hoop_pg_gate_run(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate);
+u_char *ngx_hoop_pg_gate_replace(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t old_len, u_char *data,
+    size_t new_len);
+
+void ngx_hoop_pg_enforce_init(ngx_stream_session_t *s);
+ngx_uint_t ngx_hoop_pg_client_whole(ngx_stream_session_t *s, u_char type,
+    size_t len);
+size_t ngx_hoop_pg_client_inspect(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len);
+ngx_uint_t ngx_hoop_pg_server_whole(ngx_stream_session_t *s, u_char type,
+    size_t len);
+size_t ngx_hoop_pg_server_inspect(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len);
 void ngx_hoop_pg_relay_start(ngx_stream_session_t *s);
 void ngx_hoop_pg_client_wait(ngx_event_t *ev);
 void ngx_hoop_pg_end_reason(ngx_stream_session_t *s, const char *reason);

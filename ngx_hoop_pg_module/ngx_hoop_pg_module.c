@@ -73,6 +73,27 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       offsetof(ngx_hoop_pg_srv_conf_t, max_password_size),
       NULL },
 
+    { ngx_string("hoop_pg_deny"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_hoop_pg_policy_deny,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("hoop_pg_allow"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_hoop_pg_policy_allow,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("hoop_pg_max_statement_size"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, max_statement_size),
+      NULL },
+
     { ngx_string("hoop_pg_max_message_size"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -310,6 +331,7 @@ void
 ngx_hoop_pg_fatal(ngx_stream_session_t *s, const char *sqlstate,
     const char *message, ngx_uint_t rc)
 {
+    u_char             *ready;
     ngx_str_t           msg;
     ngx_buf_t          *b, *pending;
     ngx_connection_t   *c;
@@ -330,16 +352,18 @@ ngx_hoop_pg_fatal(ngx_stream_session_t *s, const char *sqlstate,
          * the client is at a message boundary after it.
          */
         pending = ctx->server_buf;
+        ready = ctx->server_gate.ready;
 
-        if (pending->last - pending->pos
-            && c->send(c, pending->pos, pending->last - pending->pos)
-               != pending->last - pending->pos)
+        if (ready > pending->pos
+            && c->send(c, pending->pos, ready - pending->pos)
+               != ready - pending->pos)
         {
             ngx_hoop_pg_finalize(s, rc);
             return;
         }
 
-        if (ctx->server_frames.skip || ctx->server_frames.hdr_len) {
+        if (ctx->server_gate.skip) {
+            /* in the middle of a server message: no room for ours */
             ngx_hoop_pg_finalize(s, rc);
             return;
         }
@@ -426,6 +450,7 @@ ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf)
     conf->plaintext_login = NGX_CONF_UNSET;
     conf->max_password_size = NGX_CONF_UNSET_SIZE;
     conf->max_message_size = NGX_CONF_UNSET_SIZE;
+    conf->max_statement_size = NGX_CONF_UNSET_SIZE;
     conf->upstream_ssl_mode = NGX_CONF_UNSET_UINT;
 
     conf->connect_timeout = NGX_CONF_UNSET_MSEC;
@@ -456,6 +481,12 @@ ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->max_password_size, 65536);
     ngx_conf_merge_size_value(conf->max_message_size,
                               prev->max_message_size, 256 * 1024 * 1024);
+    ngx_conf_merge_size_value(conf->max_statement_size,
+                              prev->max_statement_size, 1024 * 1024);
+
+    if (ngx_hoop_pg_policy_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     ngx_conf_merge_str_value(conf->ssl_certificate,
                              prev->ssl_certificate, "");

@@ -52,25 +52,6 @@ typedef struct {
 } ngx_hoop_pg_msg_t;
 
 
-/*
- * Finds message boundaries in a byte stream without buffering it: only
- * the 5-byte header of each message is looked at, bodies stream past.
- */
-typedef struct {
-    size_t      skip;           /* body bytes of the current message left */
-    size_t      hdr_len;
-    u_char      hdr[5];
-} ngx_hoop_pg_framer_t;
-
-typedef ngx_int_t (*ngx_hoop_pg_frame_pt)(void *data, u_char type,
-    size_t len);
-
-/* the stream starts with an untyped startup packet */
-#define ngx_hoop_pg_framer_untyped(f)   ((f)->hdr[0] = 0, (f)->hdr_len = 1)
-
-ngx_int_t ngx_hoop_pg_framer_scan(ngx_hoop_pg_framer_t *f, u_char *p,
-    u_char *last, ngx_hoop_pg_frame_pt handler, void *data);
-
 ngx_int_t ngx_hoop_pg_parse_message(ngx_buf_t *b, size_t max,
     ngx_hoop_pg_msg_t *msg);
 u_char *ngx_hoop_pg_message_start(u_char *p, u_char type, size_t body_len);

@@ -1,8 +1,10 @@
 
 /*
- * The relay: bytes between client and server, both ways, with a bounded
- * buffer per direction and flow control (a full buffer stops reading from
- * its source until the destination drains it).
+ * The relay: messages between client and server, both ways, with a
+ * bounded buffer per direction and flow control (a full buffer stops
+ * reading from its source until the destination drains it).  Each
+ * direction's gate (ngx_hoop_pg_gate.c) decides how far the buffer may be
+ * sent.
  */
 
 
@@ -17,12 +19,10 @@ static void ngx_hoop_pg_server_handler(ngx_event_t *ev);
 static void ngx_hoop_pg_relay(ngx_stream_session_t *s,
     ngx_uint_t from_server, ngx_uint_t do_write);
 static void ngx_hoop_pg_relay_done(ngx_stream_session_t *s, ngx_uint_t rc);
-static ngx_int_t ngx_hoop_pg_scan(ngx_stream_session_t *s,
-    ngx_uint_t from_server, u_char *p, u_char *last);
-static ngx_int_t ngx_hoop_pg_client_message(void *data, u_char type,
-    size_t len);
-static ngx_int_t ngx_hoop_pg_server_message(void *data, u_char type,
-    size_t len);
+static ngx_int_t ngx_hoop_pg_client_message(ngx_stream_session_t *s,
+    u_char type, size_t len);
+static ngx_int_t ngx_hoop_pg_server_message(ngx_stream_session_t *s,
+    u_char type, size_t len);
 
 
 void
@@ -53,18 +53,36 @@ ngx_hoop_pg_relay_start(ngx_stream_session_t *s)
         }
     }
 
+    ctx->client_gate.buf = &ctx->client_buf;
+    ctx->client_gate.ready = ctx->client_buf->pos;
+    ctx->client_gate.limit = pscf->max_statement_size;
+    ctx->client_gate.header = ngx_hoop_pg_client_message;
+    ctx->client_gate.whole = ngx_hoop_pg_client_whole;
+    ctx->client_gate.inspect = ngx_hoop_pg_client_inspect;
+
+    ctx->server_gate.buf = &ctx->server_buf;
+    ctx->server_gate.ready = ctx->server_buf->pos;
+    ctx->server_gate.limit = 65536;
+    ctx->server_gate.header = ngx_hoop_pg_server_message;
+    ctx->server_gate.whole = ngx_hoop_pg_server_whole;
+    ctx->server_gate.inspect = ngx_hoop_pg_server_inspect;
+    ctx->server_gate.from_server = 1;
+
+    ngx_hoop_pg_enforce_init(s);
+
     /*
      * Bytes already read from the client: in passthrough mode the
-     * startup packet (untyped) and whatever followed; after our own
-     * login, anything the client pipelined after its password.
+     * startup packet (untyped: it passes as is) and whatever followed;
+     * after our own login, anything pipelined after the password.
      */
 
     if (!ctx->authenticated) {
-        ngx_hoop_pg_framer_untyped(&ctx->client_frames);
+        ctx->client_gate.skip = ngx_hoop_pg_get_u32(ctx->client_buf->pos);
     }
 
-    if (ngx_hoop_pg_scan(s, 0, ctx->client_buf->pos, ctx->client_buf->last)
-        != NGX_OK)
+    /* the server's greeting first: a client error must come after it */
+    if (ngx_hoop_pg_gate_run(s, &ctx->server_gate) != NGX_OK
+        || ngx_hoop_pg_gate_run(s, &ctx->client_gate) != NGX_OK)
     {
         return;
     }
@@ -144,6 +162,7 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
     ngx_buf_t               *b;
     ngx_connection_t        *c, *pc, *src, *dst;
     ngx_hoop_pg_ctx_t       *ctx;
+    ngx_hoop_pg_gate_t      *gate;
     ngx_stream_upstream_t   *u;
     ngx_hoop_pg_srv_conf_t  *pscf;
 
@@ -156,18 +175,19 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
     if (from_server) {
         src = pc;
         dst = c;
-        b = ctx->server_buf;
+        gate = &ctx->server_gate;
 
     } else {
         src = c;
         dst = pc;
-        b = ctx->client_buf;
+        gate = &ctx->client_gate;
     }
 
     for ( ;; ) {
+        b = *gate->buf;
 
         if (do_write) {
-            size = b->last - b->pos;
+            size = gate->ready - b->pos;
 
             if (size && dst->write->ready) {
                 n = dst->send(dst, b->pos, size);
@@ -187,11 +207,6 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
 
                 if (n > 0) {
                     b->pos += n;
-
-                    if (b->pos == b->last) {
-                        b->pos = b->start;
-                        b->last = b->start;
-                    }
                 }
             }
         }
@@ -199,6 +214,15 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
         if (b->pos == b->last) {
             b->pos = b->start;
             b->last = b->start;
+            gate->ready = b->start;
+
+        } else if (b->last == b->end && b->pos > b->start) {
+            /* a message still being held: make room behind it */
+            size = b->last - b->pos;
+            gate->ready = b->start + (gate->ready - b->pos);
+            ngx_memmove(b->start, b->pos, size);
+            b->pos = b->start;
+            b->last = b->start + size;
         }
 
         size = b->end - b->last;
@@ -223,13 +247,12 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
                     s->received += n;
                 }
 
-                if (ngx_hoop_pg_scan(s, from_server, b->last, b->last + n)
-                    != NGX_OK)
-                {
+                b->last += n;
+
+                if (ngx_hoop_pg_gate_run(s, gate) != NGX_OK) {
                     return;
                 }
 
-                b->last += n;
                 do_write = 1;
                 continue;
             }
@@ -240,6 +263,8 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
 
         break;
     }
+
+    b = *gate->buf;
 
     if (src->read->eof && b->pos == b->last) {
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
@@ -289,10 +314,8 @@ ngx_hoop_pg_relay_done(ngx_stream_session_t *s, ngx_uint_t rc)
  */
 
 static ngx_int_t
-ngx_hoop_pg_client_message(void *data, u_char type, size_t len)
+ngx_hoop_pg_client_message(ngx_stream_session_t *s, u_char type, size_t len)
 {
-    ngx_stream_session_t *s = data;
-
     ngx_hoop_pg_ctx_t       *ctx;
     ngx_hoop_pg_srv_conf_t  *pscf;
 
@@ -343,59 +366,20 @@ ngx_hoop_pg_client_message(void *data, u_char type, size_t len)
 
 
 static ngx_int_t
-ngx_hoop_pg_server_message(void *data, u_char type, size_t len)
+ngx_hoop_pg_server_message(ngx_stream_session_t *s, u_char type, size_t len)
 {
-    ngx_stream_session_t *s = data;
-
     ngx_hoop_pg_ctx_t  *ctx;
 
     ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
 
     if (type == 'Z' && ctx->in_flight && --ctx->in_flight == 0) {
         ngx_hoop_pg_cancel_busy(s, 0);
-    }
 
-    return NGX_OK;
-}
-
-
-/*
- * Message boundaries of newly received bytes.  NGX_OK, or the session was
- * finalized: by a message handler, or here for a length below 4 (as
- * PostgreSQL, which closes on "invalid message length").
- */
-
-static ngx_int_t
-ngx_hoop_pg_scan(ngx_stream_session_t *s, ngx_uint_t from_server, u_char *p,
-    u_char *last)
-{
-    ngx_int_t           rc;
-    ngx_hoop_pg_ctx_t  *ctx;
-
-    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
-
-    if (from_server) {
-        rc = ngx_hoop_pg_framer_scan(&ctx->server_frames, p, last,
-                                     ngx_hoop_pg_server_message, s);
-    } else {
-        rc = ngx_hoop_pg_framer_scan(&ctx->client_frames, p, last,
-                                     ngx_hoop_pg_client_message, s);
-    }
-
-    if (rc == NGX_DECLINED) {
-        ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
-                      "hoop pg: invalid message length from the %s",
-                      from_server ? "server" : "client");
-
-        if (from_server) {
-            ngx_hoop_pg_fatal(s, "08P01",
-                              "invalid message from the database server",
-                              NGX_STREAM_BAD_GATEWAY);
-        } else {
-            ngx_hoop_pg_fatal(s, "08P01", "invalid message length",
-                              NGX_STREAM_BAD_REQUEST);
+        /* every statement sent has been answered */
+        if (ctx->denials) {
+            ctx->denials->nelts = 0;
         }
     }
 
-    return rc;
+    return NGX_OK;
 }

@@ -89,6 +89,9 @@ ngx_hoop_pg_tls_conf(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *conf)
     SSL_CTX_set_alpn_select_cb(conf->ssl->ctx, ngx_hoop_pg_tls_alpn_select,
                                NULL);
 
+    /* the relay may move bytes it has not sent yet (ngx_hoop_pg_gate.c) */
+    SSL_CTX_set_mode(conf->ssl->ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+
     return NGX_CONF_OK;
 }
 

@@ -63,6 +63,10 @@ ngx_hoop_pg_upstream_tls_conf(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *conf)
     cln->handler = ngx_ssl_cleanup_ctx;
     cln->data = conf->upstream_ssl;
 
+    /* the relay may move bytes it has not sent yet (ngx_hoop_pg_gate.c) */
+    SSL_CTX_set_mode(conf->upstream_ssl->ctx,
+                     SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+
     if (conf->upstream_ssl_ca.len
         && ngx_ssl_trusted_certificate(cf, conf->upstream_ssl,
                                        &conf->upstream_ssl_ca, 4)
