@@ -258,6 +258,21 @@ ngx_hoop_pg_handler(ngx_stream_session_t *s)
 }
 
 
+/* close a connection to the server; its TLS state goes with it */
+
+void
+ngx_hoop_pg_close_upstream(ngx_connection_t *pc)
+{
+    if (pc->ssl) {
+        /* frees the SSL object; no waiting for the server's reply */
+        pc->ssl->no_wait_shutdown = 1;
+        (void) ngx_ssl_shutdown(pc);
+    }
+
+    ngx_close_connection(pc);
+}
+
+
 /* the first reason given is the one that ends the session */
 
 void
@@ -313,7 +328,7 @@ ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc)
             u->peer.free(&u->peer, u->peer.data, 0);
         }
 
-        ngx_close_connection(u->peer.connection);
+        ngx_hoop_pg_close_upstream(u->peer.connection);
         u->peer.connection = NULL;
     }
 

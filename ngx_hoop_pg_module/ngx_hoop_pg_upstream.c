@@ -222,7 +222,7 @@ ngx_hoop_pg_next_upstream(ngx_stream_session_t *s)
     }
 
     if (u->peer.connection) {
-        ngx_close_connection(u->peer.connection);
+        ngx_hoop_pg_close_upstream(u->peer.connection);
         u->peer.connection = NULL;
     }
 

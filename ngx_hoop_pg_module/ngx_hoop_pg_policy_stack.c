@@ -1,0 +1,163 @@
+
+/*
+ * The policy parses statements on a stack of its own.  libpg_query's
+ * output functions (and yajl_tree_free) recurse once per level of the parse
+ * tree without a depth check, and a left-deep expression such as
+ * "SELECT 1*1*1*..." has as many levels as operators: ~65000 of them, a
+ * 130 KB statement, overflow a worker's 8 MB stack and crash it.  The
+ * policy's stack is reserved once per worker (address space only, no
+ * memory committed up front), is large enough for the longest statement
+ * it parses, and sits above a guard page; pages a long statement touched
+ * are given back afterwards.  Same thread, no blocking: swapcontext only.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ucontext.h>
+#include <sys/mman.h>
+#include "ngx_hoop_pg_policy_int.h"
+
+
+/* statements longer than this may have dirtied much of the stack */
+#define NGX_HOOP_PG_POLICY_STACK_TRIM  (64 * 1024)
+/* what stays mapped after trimming: what ordinary statements use */
+#define NGX_HOOP_PG_POLICY_STACK_KEEP  (1024 * 1024)
+
+
+struct ngx_hoop_pg_policy_stack_s {
+    u_char                         *base;
+    size_t                          size;
+    ucontext_t                      caller;
+    ucontext_t                      callee;
+    void                          (*fn)(void *arg);
+    void                           *arg;
+    ngx_uint_t                      running;
+};
+
+
+static void ngx_hoop_pg_policy_trampoline(unsigned int hi, unsigned int lo);
+
+
+ngx_int_t
+ngx_hoop_pg_policy_on_stack(ngx_hoop_pg_policy_t *p, void (*fn)(void *arg),
+    void *arg, size_t depth_hint, ngx_log_t *log)
+{
+    uintptr_t                             ptr;
+    ngx_uint_t                            page;
+    /* swapcontext() returns twice: keep st out of registers */
+    ngx_hoop_pg_policy_stack_t  *volatile st;
+
+    st = p->stack;
+
+    if (st == NULL) {
+        st = ngx_calloc(sizeof(ngx_hoop_pg_policy_stack_t), log);
+        if (st == NULL) {
+            return NGX_ERROR;
+        }
+
+        st->size = NGX_HOOP_PG_POLICY_STACK;
+        st->base = mmap(NULL, st->size, PROT_READ|PROT_WRITE,
+                        MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE|MAP_STACK,
+                        -1, 0);
+
+        if (st->base == MAP_FAILED) {
+            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                          "hoop pg policy: mmap(%uz) of the parser stack "
+                          "failed", st->size);
+            ngx_free(st);
+            return NGX_ERROR;
+        }
+
+        /* an overflow faults instead of writing over other memory */
+        if (mprotect(st->base, ngx_pagesize, PROT_NONE) == -1) {
+            ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                          "hoop pg policy: mprotect() of the parser stack's "
+                          "guard page failed");
+            (void) munmap(st->base, st->size);
+            ngx_free(st);
+            return NGX_ERROR;
+        }
+
+        p->stack = st;
+    }
+
+    if (st->running) {
+        /* not reentrant: a statement is judged from start to end */
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "hoop pg policy: parser stack already in use");
+        return NGX_ERROR;
+    }
+
+    if (getcontext(&st->callee) == -1) {
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "hoop pg policy: getcontext() failed");
+        return NGX_ERROR;
+    }
+
+    st->callee.uc_stack.ss_sp = st->base;
+    st->callee.uc_stack.ss_size = st->size;
+    st->callee.uc_link = &st->caller;
+    st->fn = fn;
+    st->arg = arg;
+
+    /* makecontext() passes int arguments: the pointer in two halves */
+    ptr = (uintptr_t) st;
+    makecontext(&st->callee, (void (*)(void)) ngx_hoop_pg_policy_trampoline,
+                2, (unsigned int) ((uint64_t) ptr >> 32),
+                (unsigned int) (ptr & 0xffffffff));
+
+    st->running = 1;
+
+    if (swapcontext(&st->caller, &st->callee) == -1) {
+        st->running = 0;
+        ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                      "hoop pg policy: swapcontext() failed");
+        return NGX_ERROR;
+    }
+
+    st->running = 0;
+
+    if (depth_hint > NGX_HOOP_PG_POLICY_STACK_TRIM) {
+        page = ngx_pagesize;
+
+        /* the guard page stays; the stack's top (highest addresses) too */
+        (void) madvise(st->base + page,
+                       st->size - page - NGX_HOOP_PG_POLICY_STACK_KEEP,
+                       MADV_DONTNEED);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_hoop_pg_policy_stack_free(ngx_hoop_pg_policy_t *p)
+{
+    ngx_hoop_pg_policy_stack_t  *st;
+
+    st = p->stack;
+
+    if (st == NULL || st->running) {
+        return;
+    }
+
+    (void) munmap(st->base, st->size);
+    ngx_free(st);
+
+    p->stack = NULL;
+}
+
+
+static void
+ngx_hoop_pg_policy_trampoline(unsigned int hi, unsigned int lo)
+{
+    ngx_hoop_pg_policy_stack_t  *st;
+
+    st = (ngx_hoop_pg_policy_stack_t *) (uintptr_t)
+             (((uint64_t) hi << 32) | (uint64_t) lo);
+
+    st->fn(st->arg);
+
+    /* returning resumes uc_link: the caller's swapcontext() */
+}
