@@ -79,7 +79,15 @@ typedef struct {
     size_t                           max_password_size;
     size_t                           max_message_size;
     size_t                           max_statement_size;
+
+    ngx_flag_t                       audit;         /* hoop_audit */
+    ngx_uint_t                       audit_text;    /* hoop_pg_audit_text */
 } ngx_hoop_pg_srv_conf_t;
+
+
+#define NGX_HOOP_PG_AUDIT_TEXT_NONE        0
+#define NGX_HOOP_PG_AUDIT_TEXT_NORMALIZED  1
+#define NGX_HOOP_PG_AUDIT_TEXT_FULL        2
 
 
 typedef enum {
@@ -203,6 +211,12 @@ void ngx_hoop_pg_cancel_busy(ngx_stream_session_t *s, ngx_uint_t busy);
 void ngx_hoop_pg_cancel_request(ngx_stream_session_t *s, u_char *packet);
 ngx_int_t ngx_hoop_pg_cancel_init_zone(ngx_conf_t *cf);
 ngx_int_t ngx_hoop_pg_add_variables(ngx_conf_t *cf);
+
+void ngx_hoop_pg_audit_auth(ngx_stream_session_t *s, ngx_uint_t ok,
+    const char *reason);
+void ngx_hoop_pg_audit_statement(ngx_stream_session_t *s, u_char type,
+    u_char *sql, size_t len, ngx_hoop_pg_verdict_t *v);
+void ngx_hoop_pg_audit_close(ngx_stream_session_t *s);
 
 ngx_int_t ngx_hoop_pg_gate_run(ngx_stream_session_t *s,
     ngx_hoop_pg_gate_t *gate);

@@ -342,6 +342,7 @@ ngx_hoop_pg_verify(ngx_stream_session_t *s)
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
                       "hoop pg: token rejected for role profile \"%V\": %V",
                       &ctx->user, &reason);
+        ngx_hoop_pg_audit_auth(s, 0, "token rejected");
         ngx_hoop_pg_fatal(s, "28P01", "the token was rejected",
                           NGX_STREAM_BAD_REQUEST);
         return;
@@ -350,6 +351,7 @@ ngx_hoop_pg_verify(ngx_stream_session_t *s)
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
                       "hoop pg: cannot verify tokens: %V", &reason);
+        ngx_hoop_pg_audit_auth(s, 0, "tokens cannot be verified");
         ngx_hoop_pg_fatal(s, "28000",
                           "the gateway cannot verify tokens right now",
                           NGX_STREAM_INTERNAL_SERVER_ERROR);
@@ -410,6 +412,7 @@ ngx_hoop_pg_authorize(ngx_stream_session_t *s)
         last = ngx_snprintf(msg, sizeof(msg) - 1,
                             "no role profile \"%V\" on this gateway%Z",
                             &ctx->user);
+        ngx_hoop_pg_audit_auth(s, 0, (char *) msg);
         ngx_hoop_pg_fatal(s, "28000", (char *) msg, NGX_STREAM_BAD_REQUEST);
         return;
     }
@@ -431,6 +434,7 @@ ngx_hoop_pg_authorize(ngx_stream_session_t *s)
             last = ngx_snprintf(msg, sizeof(msg) - 1,
                                 "\"%V\" may not use role profile \"%V\"%Z",
                                 &id->user, &role->name);
+            ngx_hoop_pg_audit_auth(s, 0, (char *) msg);
             ngx_hoop_pg_fatal(s, "28000", (char *) msg,
                               NGX_STREAM_BAD_REQUEST);
             return;
@@ -451,6 +455,7 @@ ngx_hoop_pg_authorize(ngx_stream_session_t *s)
                                 "role profile \"%V\" does not give access "
                                 "to database \"%V\"%Z",
                                 &role->name, &ctx->database);
+            ngx_hoop_pg_audit_auth(s, 0, (char *) msg);
             ngx_hoop_pg_fatal(s, "28000", (char *) msg,
                               NGX_STREAM_BAD_REQUEST);
             return;
@@ -475,6 +480,8 @@ ngx_hoop_pg_authorize(ngx_stream_session_t *s)
                   "hoop pg: \"%V\" (token %s) logged in with role profile "
                   "\"%V\", database \"%V\"",
                   &id->user, id->token_id, &role->name, &ctx->database);
+
+    ngx_hoop_pg_audit_auth(s, 1, NULL);
 
     ctx->phase = NGX_HOOP_PG_CONNECTING;
 

@@ -61,7 +61,7 @@ ngx_hoop_pg_client_whole(ngx_stream_session_t *s, u_char type, size_t len)
 
     pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
 
-    return pscf->policy != NULL
+    return (pscf->policy != NULL || pscf->audit)
            && (type == 'Q' || type == 'P' || type == 'F');
 }
 
@@ -119,9 +119,11 @@ ngx_hoop_pg_client_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
 
         oid = ngx_hoop_pg_get_u32(p);
 
-        rc = ngx_hoop_pg_policy_check_call(pscf->policy, &ps, oid,
-                                           s->connection->pool,
-                                           s->connection->log, &v);
+        rc = pscf->policy == NULL
+             ? NGX_OK
+             : ngx_hoop_pg_policy_check_call(pscf->policy, &ps, oid,
+                                             s->connection->pool,
+                                             s->connection->log, &v);
         goto verdict;
     }
 
@@ -134,13 +136,16 @@ ngx_hoop_pg_client_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
         return 0;
     }
 
-    rc = ngx_hoop_pg_policy_check(pscf->policy, &ps, sql, p - sql,
-                                  s->connection->pool, s->connection->log,
-                                  &v);
+    rc = pscf->policy == NULL
+         ? NGX_OK
+         : ngx_hoop_pg_policy_check(pscf->policy, &ps, sql, p - sql,
+                                    s->connection->pool, s->connection->log,
+                                    &v);
 
 verdict:
 
     if (rc == NGX_OK) {
+        ngx_hoop_pg_audit_statement(s, msg[0], sql, sql ? p - sql : 0, NULL);
         return len;
     }
 
@@ -154,6 +159,8 @@ verdict:
     ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
                   "hoop pg: \"%V\" (role profile \"%V\"): '%c' denied by %V",
                   &ctx->identity.user, &ctx->role_name, msg[0], &v.rule);
+
+    ngx_hoop_pg_audit_statement(s, msg[0], sql, sql ? p - sql : 0, &v);
 
     return ngx_hoop_pg_deny(s, gate, msg, len, &v);
 }

@@ -29,6 +29,14 @@ static char *ngx_hoop_pg_upstream_ssl(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
+static ngx_conf_enum_t  ngx_hoop_pg_audit_texts[] = {
+    { ngx_string("none"), NGX_HOOP_PG_AUDIT_TEXT_NONE },
+    { ngx_string("normalized"), NGX_HOOP_PG_AUDIT_TEXT_NORMALIZED },
+    { ngx_string("full"), NGX_HOOP_PG_AUDIT_TEXT_FULL },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_bitmask_t  ngx_hoop_pg_ssl_protocols[] = {
     { ngx_string("TLSv1.2"), NGX_SSL_TLSv1_2 },
     { ngx_string("TLSv1.3"), NGX_SSL_TLSv1_3 },
@@ -135,6 +143,20 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       NGX_STREAM_SRV_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("hoop_audit"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, audit),
+      NULL },
+
+    { ngx_string("hoop_pg_audit_text"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, audit_text),
+      &ngx_hoop_pg_audit_texts },
 
     { ngx_string("hoop_pg_cancel_zone_size"),
       NGX_STREAM_MAIN_CONF|NGX_CONF_TAKE1,
@@ -306,6 +328,8 @@ ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc)
     ngx_log_debug1(NGX_LOG_DEBUG_STREAM, s->connection->log, 0,
                    "hoop pg: finalize session: %ui", rc);
 
+    ngx_hoop_pg_audit_close(s);
+
     u = s->upstream;
     ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
 
@@ -466,6 +490,8 @@ ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf)
     conf->max_password_size = NGX_CONF_UNSET_SIZE;
     conf->max_message_size = NGX_CONF_UNSET_SIZE;
     conf->max_statement_size = NGX_CONF_UNSET_SIZE;
+    conf->audit = NGX_CONF_UNSET;
+    conf->audit_text = NGX_CONF_UNSET_UINT;
     conf->upstream_ssl_mode = NGX_CONF_UNSET_UINT;
 
     conf->connect_timeout = NGX_CONF_UNSET_MSEC;
@@ -498,6 +524,9 @@ ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->max_message_size, 256 * 1024 * 1024);
     ngx_conf_merge_size_value(conf->max_statement_size,
                               prev->max_statement_size, 1024 * 1024);
+    ngx_conf_merge_value(conf->audit, prev->audit, 0);
+    ngx_conf_merge_uint_value(conf->audit_text, prev->audit_text,
+                              NGX_HOOP_PG_AUDIT_TEXT_NORMALIZED);
 
     if (ngx_hoop_pg_policy_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

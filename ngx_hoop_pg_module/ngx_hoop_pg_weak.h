@@ -28,6 +28,7 @@
 #pragma weak ngx_hoop_identity_has_group
 #pragma weak ngx_hoop_vault_resolve
 #pragma weak ngx_hoop_audit_module
+#pragma weak ngx_hoop_audit_event
 #pragma weak ngx_hoop_mask_module
 
 
