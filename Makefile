@@ -97,9 +97,11 @@ test: deps build check-weak
 # --- benchmarks -----------------------------------------------------------
 
 # pgbench -S through direct / nginx proxy_pass / PgBouncer / the gateway,
-# side by side in one run (bench/README.md); BENCH_QUICK=1 for a smoke run.
+# and wrk through hoop_auth + proxy_pass against plain proxy_pass, each side
+# by side in one run (bench/README.md); BENCH_QUICK=1 for a smoke run.
 bench: deps build
 	@bench/pg.sh
+	@bench/http.sh
 
 clean:
 	rm -rf $(BUILD)

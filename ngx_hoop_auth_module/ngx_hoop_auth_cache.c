@@ -173,27 +173,20 @@ void
 ngx_hoop_auth_cache_key(ngx_hoop_auth_cache_t *cache,
     ngx_hoop_oidc_t *provider, u_char *token_hash, u_char *key)
 {
-    u_char        zero;
-    unsigned int  len;
-    EVP_MD_CTX   *md;
+    ngx_str_t  parts[4];
 
-    zero = 0;
+    parts[0].data = cache->salt;
+    parts[0].len = sizeof(cache->salt);
+    parts[1] = provider->name;
+    parts[2].data = (u_char *) "";        /* the name's terminating zero */
+    parts[2].len = 1;
+    parts[3].data = token_hash;
+    parts[3].len = 32;
 
-    md = EVP_MD_CTX_new();
-
-    if (md == NULL
-        || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
-        || EVP_DigestUpdate(md, cache->salt, sizeof(cache->salt)) != 1
-        || EVP_DigestUpdate(md, provider->name.data, provider->name.len) != 1
-        || EVP_DigestUpdate(md, &zero, 1) != 1
-        || EVP_DigestUpdate(md, token_hash, 32) != 1
-        || EVP_DigestFinal_ex(md, key, &len) != 1)
-    {
+    if (ngx_hoop_oidc_sha256(provider, parts, 4, key) != NGX_OK) {
         /* a key nobody stores under: a miss, never a wrong hit */
         RAND_bytes(key, NGX_HOOP_AUTH_CACHE_KEY_LEN);
     }
-
-    EVP_MD_CTX_free(md);
 }
 
 

@@ -29,6 +29,7 @@ static char *ngx_hoop_oidc_path(ngx_conf_t *cf, ngx_str_t *value,
 static char *ngx_hoop_auth_cache(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_hoop_auth_init_process(ngx_cycle_t *cycle);
+static void ngx_hoop_oidc_sha256_cleanup(void *data);
 
 
 static ngx_command_t  ngx_hoop_auth_commands[] = {
@@ -180,14 +181,15 @@ ngx_hoop_oidc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_hoop_auth_conf_t *acf = conf;
 
-    char              *rv;
-    u_char            *p, *last, *start, c;
-    time_t             leeway;
-    ssize_t            size;
-    ngx_str_t         *value, s, *aud, jwks;
-    ngx_msec_t         ms, *msp;
-    ngx_uint_t         i;
-    ngx_hoop_oidc_t   *provider, **pp;
+    char                *rv;
+    ngx_pool_cleanup_t  *cln;
+    u_char              *p, *last, *start, c;
+    time_t               leeway;
+    ssize_t              size;
+    ngx_str_t           *value, s, *aud, jwks;
+    ngx_msec_t           ms, *msp;
+    ngx_uint_t           i;
+    ngx_hoop_oidc_t     *provider, **pp;
 
     value = cf->args->elts;
 
@@ -218,6 +220,22 @@ ngx_hoop_oidc(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (provider == NULL) {
         return NGX_CONF_ERROR;
     }
+
+    provider->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    provider->sha256_ctx = EVP_MD_CTX_new();
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+
+    if (provider->sha256 == NULL || provider->sha256_ctx == NULL
+        || cln == NULL)
+    {
+        EVP_MD_free(provider->sha256);
+        EVP_MD_CTX_free(provider->sha256_ctx);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_hoop_oidc_sha256_cleanup;
+    cln->data = provider;
 
     provider->name = value[1];
     provider->leeway = NGX_CONF_UNSET;
@@ -626,4 +644,40 @@ ngx_hoop_auth_init_process(ngx_cycle_t *cycle)
     }
 
     return NGX_OK;
+}
+
+
+static void
+ngx_hoop_oidc_sha256_cleanup(void *data)
+{
+    ngx_hoop_oidc_t *provider = data;
+
+    EVP_MD_CTX_free(provider->sha256_ctx);
+    EVP_MD_free(provider->sha256);
+}
+
+
+ngx_int_t
+ngx_hoop_oidc_sha256(ngx_hoop_oidc_t *provider, ngx_str_t *parts,
+    ngx_uint_t n, u_char *out)
+{
+    ngx_uint_t    i;
+    unsigned int  len;
+
+    if (EVP_DigestInit_ex(provider->sha256_ctx, provider->sha256, NULL) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (EVP_DigestUpdate(provider->sha256_ctx, parts[i].data,
+                             parts[i].len)
+            != 1)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    return EVP_DigestFinal_ex(provider->sha256_ctx, out, &len) == 1
+           ? NGX_OK : NGX_ERROR;
 }

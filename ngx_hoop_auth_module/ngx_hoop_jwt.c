@@ -106,7 +106,6 @@ ngx_hoop_auth_verify(ngx_hoop_oidc_t *provider, ngx_str_t *token,
     yajl_val                   claims;
     ngx_int_t                  rc;
     ngx_str_t                  payload, error;
-    unsigned int               hlen;
     ngx_hoop_jws_t             jws;
     ngx_hoop_jwk_t            *jwk;
     ngx_hoop_jwks_t           *jwks;
@@ -128,9 +127,7 @@ ngx_hoop_auth_verify(ngx_hoop_oidc_t *provider, ngx_str_t *token,
         return NGX_DECLINED;
     }
 
-    if (EVP_Digest(token->data, token->len, hash, &hlen, EVP_sha256(), NULL)
-        != 1)
-    {
+    if (ngx_hoop_oidc_sha256(provider, token, 1, hash) != NGX_OK) {
         ERR_clear_error();
         ngx_str_set(reason, "SHA-256 failed");
         return NGX_ERROR;

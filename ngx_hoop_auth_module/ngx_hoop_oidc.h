@@ -35,6 +35,15 @@ typedef struct {
 
 struct ngx_hoop_oidc_s {
     ngx_str_t            name;
+
+    /*
+     * SHA-256, fetched once, and a digest context reused for every token
+     * hash of this worker: OpenSSL 3 would otherwise look the algorithm up
+     * and allocate a context on each request (most of the warm-cache cost)
+     */
+    EVP_MD              *sha256;
+    EVP_MD_CTX          *sha256_ctx;
+
     ngx_str_t            issuer;        /* exact match with "iss" */
     ngx_array_t         *audiences;     /* of ngx_str_t; "aud" must hold
                                            one of them */
@@ -68,6 +77,11 @@ typedef struct {
     ngx_array_t          providers;     /* of ngx_hoop_oidc_t * */
     ngx_flag_t           loaded;
 } ngx_hoop_auth_main_conf_t;
+
+
+/* SHA-256 of the pieces, with the provider's reusable context */
+ngx_int_t ngx_hoop_oidc_sha256(ngx_hoop_oidc_t *provider, ngx_str_t *parts,
+    ngx_uint_t n, u_char *out);
 
 
 /* ngx_hoop_jwk.c: JWKS JSON -> keys (OpenSSL 3) */
