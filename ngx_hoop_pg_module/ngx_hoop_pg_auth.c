@@ -19,6 +19,8 @@ static ngx_int_t ngx_hoop_pg_password_buffer(ngx_stream_session_t *s,
 static void ngx_hoop_pg_verify(ngx_stream_session_t *s);
 static void ngx_hoop_pg_verify_retry(ngx_event_t *ev);
 static void ngx_hoop_pg_authorize(ngx_stream_session_t *s);
+static ngx_int_t ngx_hoop_pg_startup_policy(ngx_stream_session_t *s,
+    ngx_hoop_pg_ctx_t *ctx);
 static ngx_int_t ngx_hoop_pg_negotiate_version(ngx_stream_session_t *s,
     ngx_hoop_pg_ctx_t *ctx, u_char **p, u_char *end);
 
@@ -470,6 +472,10 @@ ngx_hoop_pg_authorize(ngx_stream_session_t *s)
 
     (void) last;
 
+    if (ngx_hoop_pg_startup_policy(s, ctx) != NGX_OK) {
+        return;
+    }
+
     ctx->role = role;
     ctx->role_name = role->name;
     ctx->token_id.data = id->token_id;
@@ -486,4 +492,74 @@ ngx_hoop_pg_authorize(ngx_stream_session_t *s)
     ctx->phase = NGX_HOOP_PG_CONNECTING;
 
     ngx_hoop_pg_upstream_connect(s);
+}
+
+
+/*
+ * Startup parameters become settings before any statement is seen: with
+ * a statement policy, the ones that change who the session acts as (role,
+ * session_authorization, directly or inside "options") are refused, since
+ * they would bypass statement=set_role.
+ */
+
+static ngx_int_t
+ngx_hoop_pg_startup_policy(ngx_stream_session_t *s, ngx_hoop_pg_ctx_t *ctx)
+{
+    u_char                  *p, *end;
+    ngx_uint_t               i;
+    ngx_hoop_pg_param_t     *param;
+    ngx_hoop_pg_srv_conf_t  *pscf;
+
+    pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
+
+    if (pscf->policy == NULL) {
+        return NGX_OK;
+    }
+
+    param = ctx->params->elts;
+
+    for (i = 0; i < ctx->params->nelts; i++) {
+
+        if ((param[i].name.len == 4
+             && ngx_strncasecmp(param[i].name.data, (u_char *) "role", 4)
+                == 0)
+            || (param[i].name.len == 21
+                && ngx_strncasecmp(param[i].name.data,
+                                   (u_char *) "session_authorization", 21)
+                   == 0))
+        {
+            goto refused;
+        }
+
+        if (param[i].name.len == 7
+            && ngx_strncmp(param[i].name.data, "options", 7) == 0)
+        {
+            p = param[i].value.data;
+            end = p + param[i].value.len;
+
+            if (ngx_strlcasestrn(p, end, (u_char *) "role", 4 - 1)
+                || ngx_strlcasestrn(p, end,
+                                    (u_char *) "session_authorization",
+                                    21 - 1))
+            {
+                goto refused;
+            }
+        }
+    }
+
+    return NGX_OK;
+
+refused:
+
+    ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                  "hoop pg: \"%V\": startup parameter \"%V\" would change "
+                  "the session's role, refused by the statement policy",
+                  &ctx->identity.user, &param[i].name);
+    ngx_hoop_pg_audit_auth(s, 0, "role change in startup parameters");
+    ngx_hoop_pg_fatal(s, "42501",
+                      "startup parameters that change the role are not "
+                      "allowed through this gateway",
+                      NGX_STREAM_BAD_REQUEST);
+
+    return NGX_ERROR;
 }

@@ -38,7 +38,7 @@ static void ngx_hoop_pg_policy_cleanup(void *data);
 
 
 /* names of the kinds, by bit position */
-static const char  *ngx_hoop_pg_policy_kind_names[] = {
+static const char  *const ngx_hoop_pg_policy_kind_names[] = {
     "select", "insert", "update", "delete", "merge", "truncate", "copy",
     "copy_program", "ddl", "drop", "alter", "create", "grant", "set_role",
     "set", "do", "call", "lock", "prepare", "execute", "explain", "vacuum",
@@ -710,21 +710,6 @@ ngx_hoop_pg_policy_name_match(ngx_hoop_pg_policy_name_t *rule,
 }
 
 
-const char *
-ngx_hoop_pg_policy_kind_name(uint32_t kind)
-{
-    ngx_uint_t  i;
-
-    for (i = 0; i < NGX_HOOP_PG_K_NKINDS; i++) {
-        if (kind & ((uint32_t) 1 << i)) {
-            return ngx_hoop_pg_policy_kind_names[i];
-        }
-    }
-
-    return "unknown";
-}
-
-
 ngx_uint_t
 ngx_hoop_pg_policy_rule_applies(ngx_hoop_pg_policy_rule_t *r,
     ngx_str_t *role)
@@ -892,6 +877,11 @@ ngx_hoop_pg_policy_finalize(ngx_conf_t *cf, ngx_hoop_pg_policy_t *p)
                     name);
     }
 
+    p->stack = ngx_hoop_pg_policy_stack(cf);
+    if (p->stack == NULL) {
+        return NGX_ERROR;
+    }
+
     cln = ngx_pool_cleanup_add(cf->pool, 0);
     if (cln == NULL) {
         return NGX_ERROR;
@@ -906,7 +896,7 @@ ngx_hoop_pg_policy_finalize(ngx_conf_t *cf, ngx_hoop_pg_policy_t *p)
 }
 
 
-/* the configuration goes away (reload, exit): so do the worker's caches */
+/* the configuration goes away (reload, exit): so does the worker's cache */
 
 static void
 ngx_hoop_pg_policy_cleanup(void *data)
@@ -914,7 +904,6 @@ ngx_hoop_pg_policy_cleanup(void *data)
     ngx_hoop_pg_policy_t  *p = data;
 
     ngx_hoop_pg_policy_cache_free(p);
-    ngx_hoop_pg_policy_stack_free(p);
 }
 
 
@@ -989,8 +978,9 @@ done:
 
 
 /*
- * A FunctionCall names a function by OID only: deny rules whose kinds
- * include function_call match, and so do rules about relations or
+ * A FunctionCall names a function by OID only: denied unless allowed
+ * (hoop_pg_allow statement=function_call).  When allowed, deny rules whose
+ * kinds include function_call match, and so do rules about relations or
  * functions (what the call touches is unknown: fail closed).
  */
 
@@ -1005,6 +995,13 @@ ngx_hoop_pg_policy_check_call(void *policy, ngx_hoop_pg_policy_session_t *ps,
 
     if (p == NULL) {
         return NGX_OK;
+    }
+
+    ngx_hoop_pg_policy_scope(p, ps->role, &sc);
+
+    if (!(sc.allowed & NGX_HOOP_PG_K_FUNCTION_CALL)) {
+        *v = ngx_hoop_pg_policy_function_call;
+        goto denied;
     }
 
     r = p->deny.elts;
@@ -1022,13 +1019,7 @@ ngx_hoop_pg_policy_check_call(void *policy, ngx_hoop_pg_policy_session_t *ps,
         goto denied;
     }
 
-    ngx_hoop_pg_policy_scope(p, ps->role, &sc);
-
-    if (sc.allowed & NGX_HOOP_PG_K_FUNCTION_CALL) {
-        return NGX_OK;
-    }
-
-    *v = ngx_hoop_pg_policy_function_call;
+    return NGX_OK;
 
 denied:
 

@@ -99,9 +99,8 @@ typedef struct {
     /* "<kind>" statements are not allowed: one verdict per kind */
     ngx_hoop_pg_verdict_t       not_listed[NGX_HOOP_PG_K_NKINDS];
 
-    /* per worker, created on first use */
-    ngx_hoop_pg_policy_cache_t *cache;
-    ngx_hoop_pg_policy_stack_t *stack;
+    ngx_hoop_pg_policy_cache_t *cache;      /* per worker, on first use */
+    ngx_hoop_pg_policy_stack_t *stack;      /* one for all policies */
 
     unsigned                    merged:1;
 } ngx_hoop_pg_policy_t;
@@ -117,7 +116,6 @@ typedef struct {
 
 
 /* ngx_hoop_pg_policy.c */
-const char *ngx_hoop_pg_policy_kind_name(uint32_t kind);
 void ngx_hoop_pg_policy_scope(ngx_hoop_pg_policy_t *p, ngx_str_t *role,
     ngx_hoop_pg_policy_scope_t *sc);
 ngx_uint_t ngx_hoop_pg_policy_rule_applies(ngx_hoop_pg_policy_rule_t *r,
@@ -141,9 +139,9 @@ void ngx_hoop_pg_policy_cache_put(ngx_hoop_pg_policy_t *p, uint32_t hash,
 void ngx_hoop_pg_policy_cache_free(ngx_hoop_pg_policy_t *p);
 
 /* ngx_hoop_pg_policy_stack.c: run fn(arg) on the parser's own stack */
-ngx_int_t ngx_hoop_pg_policy_on_stack(ngx_hoop_pg_policy_t *p,
+ngx_hoop_pg_policy_stack_t *ngx_hoop_pg_policy_stack(ngx_conf_t *cf);
+ngx_int_t ngx_hoop_pg_policy_on_stack(ngx_hoop_pg_policy_stack_t *stack,
     void (*fn)(void *arg), void *arg, size_t depth_hint, ngx_log_t *log);
-void ngx_hoop_pg_policy_stack_free(ngx_hoop_pg_policy_t *p);
 
 
 #endif /* _NGX_HOOP_PG_POLICY_INT_H_INCLUDED_ */

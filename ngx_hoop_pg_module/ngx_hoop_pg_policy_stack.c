@@ -1,14 +1,15 @@
 
 /*
- * The policy parses statements on a stack of its own.  libpg_query's
- * output functions (and yajl_tree_free) recurse once per level of the parse
- * tree without a depth check, and a left-deep expression such as
+ * The policy parses statements on a stack of its own.  libpg_query's output
+ * functions (and yajl_tree_free) recurse once per level of the parse tree
+ * without a depth check, and a left-deep expression such as
  * "SELECT 1*1*1*..." has as many levels as operators: ~65000 of them, a
  * 130 KB statement, overflow a worker's 8 MB stack and crash it.  The
- * policy's stack is reserved once per worker (address space only, no
- * memory committed up front), is large enough for the longest statement
- * it parses, and sits above a guard page; pages a long statement touched
- * are given back afterwards.  Same thread, no blocking: swapcontext only.
+ * policy's stack is reserved once per worker for all servers (address
+ * space only, nothing committed up front), is large enough for the longest
+ * statement the policy parses, and sits above a guard page; pages a long
+ * statement touched are given back afterwards.  Same thread, no blocking:
+ * swapcontext() only.
  */
 
 
@@ -36,36 +37,68 @@ struct ngx_hoop_pg_policy_stack_s {
 };
 
 
+static void ngx_hoop_pg_policy_stack_cleanup(void *data);
 static void ngx_hoop_pg_policy_trampoline(unsigned int hi, unsigned int lo);
 
 
+/*
+ * The stack of this configuration: one for all policies, found in the
+ * cycle pool's cleanups by its handler (as ngx_pool_run_cleanup_file()
+ * finds files).  Mapped on first use, in the worker.
+ */
+
+ngx_hoop_pg_policy_stack_t *
+ngx_hoop_pg_policy_stack(ngx_conf_t *cf)
+{
+    ngx_pool_cleanup_t          *cln;
+    ngx_hoop_pg_policy_stack_t  *st;
+
+    for (cln = cf->cycle->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_hoop_pg_policy_stack_cleanup) {
+            return cln->data;
+        }
+    }
+
+    st = ngx_pcalloc(cf->cycle->pool, sizeof(ngx_hoop_pg_policy_stack_t));
+    if (st == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->cycle->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    st->size = NGX_HOOP_PG_POLICY_STACK;
+
+    cln->handler = ngx_hoop_pg_policy_stack_cleanup;
+    cln->data = st;
+
+    return st;
+}
+
+
 ngx_int_t
-ngx_hoop_pg_policy_on_stack(ngx_hoop_pg_policy_t *p, void (*fn)(void *arg),
-    void *arg, size_t depth_hint, ngx_log_t *log)
+ngx_hoop_pg_policy_on_stack(ngx_hoop_pg_policy_stack_t *stack,
+    void (*fn)(void *arg), void *arg, size_t depth_hint, ngx_log_t *log)
 {
     uintptr_t                             ptr;
     ngx_uint_t                            page;
     /* swapcontext() returns twice: keep st out of registers */
     ngx_hoop_pg_policy_stack_t  *volatile st;
 
-    st = p->stack;
+    st = stack;
 
-    if (st == NULL) {
-        st = ngx_calloc(sizeof(ngx_hoop_pg_policy_stack_t), log);
-        if (st == NULL) {
-            return NGX_ERROR;
-        }
-
-        st->size = NGX_HOOP_PG_POLICY_STACK;
+    if (st->base == NULL) {
         st->base = mmap(NULL, st->size, PROT_READ|PROT_WRITE,
                         MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE|MAP_STACK,
                         -1, 0);
 
         if (st->base == MAP_FAILED) {
+            st->base = NULL;
             ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
                           "hoop pg policy: mmap(%uz) of the parser stack "
                           "failed", st->size);
-            ngx_free(st);
             return NGX_ERROR;
         }
 
@@ -75,11 +108,9 @@ ngx_hoop_pg_policy_on_stack(ngx_hoop_pg_policy_t *p, void (*fn)(void *arg),
                           "hoop pg policy: mprotect() of the parser stack's "
                           "guard page failed");
             (void) munmap(st->base, st->size);
-            ngx_free(st);
+            st->base = NULL;
             return NGX_ERROR;
         }
-
-        p->stack = st;
     }
 
     if (st->running) {
@@ -131,21 +162,19 @@ ngx_hoop_pg_policy_on_stack(ngx_hoop_pg_policy_t *p, void (*fn)(void *arg),
 }
 
 
-void
-ngx_hoop_pg_policy_stack_free(ngx_hoop_pg_policy_t *p)
+/* the configuration goes away: so does this process's mapping */
+
+static void
+ngx_hoop_pg_policy_stack_cleanup(void *data)
 {
-    ngx_hoop_pg_policy_stack_t  *st;
+    ngx_hoop_pg_policy_stack_t  *st = data;
 
-    st = p->stack;
-
-    if (st == NULL || st->running) {
+    if (st->base == NULL || st->running) {
         return;
     }
 
     (void) munmap(st->base, st->size);
-    ngx_free(st);
-
-    p->stack = NULL;
+    st->base = NULL;
 }
 
 

@@ -105,6 +105,8 @@ static void ngx_hoop_pg_policy_refuse(ngx_hoop_pg_policy_walk_t *w,
 static yajl_val ngx_hoop_pg_policy_get(yajl_val obj, const char *key);
 static const char *ngx_hoop_pg_policy_string(yajl_val obj, const char *key);
 static const char *ngx_hoop_pg_policy_const(yajl_val node);
+static ngx_uint_t ngx_hoop_pg_policy_setting_ok(const char *name,
+    yajl_val value);
 static ngx_uint_t ngx_hoop_pg_policy_has_column(yajl_val v,
     ngx_uint_t depth);
 static ngx_uint_t ngx_hoop_pg_policy_relation_type(const char *objtype);
@@ -197,6 +199,13 @@ static const ngx_hoop_pg_verdict_t  ngx_hoop_pg_policy_too_complex = {
     ngx_string("statement is nested too deeply for the gateway's policy")
 };
 
+static const ngx_hoop_pg_verdict_t  ngx_hoop_pg_policy_setting = {
+    ngx_string("default: session setting"),
+    ngx_string("the gateway reads statements only with "
+               "standard_conforming_strings on and client_encoding UTF8: "
+               "this setting is denied")
+};
+
 static const ngx_hoop_pg_verdict_t  ngx_hoop_pg_policy_do = {
     ngx_string("default: do"),
     ngx_string("DO blocks are denied by the gateway unless allowed with "
@@ -231,8 +240,8 @@ ngx_hoop_pg_policy_evaluate(ngx_hoop_pg_policy_scope_t *sc, u_char *sql,
     w.v = v;
     w.rc = NGX_ERROR;
 
-    if (ngx_hoop_pg_policy_on_stack(sc->policy, ngx_hoop_pg_policy_run, &w,
-                                    len, log)
+    if (ngx_hoop_pg_policy_on_stack(sc->policy->stack,
+                                    ngx_hoop_pg_policy_run, &w, len, log)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -627,6 +636,16 @@ ngx_hoop_pg_policy_classify(ngx_hoop_pg_policy_walk_t *w, const char *name,
             kinds = NGX_HOOP_PG_K_SET_ROLE;
         }
 
+        /* settings that would make the parser read text differently */
+
+        val = ngx_hoop_pg_policy_get(node, "args");
+
+        if (s && YAJL_IS_ARRAY(val) && val->u.array.len
+            && !ngx_hoop_pg_policy_setting_ok(s, val->u.array.values[0]))
+        {
+            ngx_hoop_pg_policy_refuse(w, &ngx_hoop_pg_policy_setting);
+        }
+
         break;
 
     case NGX_HOOP_PG_K_DROP:
@@ -845,6 +864,13 @@ ngx_hoop_pg_policy_call(ngx_hoop_pg_policy_walk_t *w, yajl_val fc)
 
         } else {
             *w->kinds |= NGX_HOOP_PG_K_SET;
+        }
+
+        if (s && !ngx_hoop_pg_policy_setting_ok(s, nargs > 1
+                                                   ? args->u.array.values[1]
+                                                   : NULL))
+        {
+            ngx_hoop_pg_policy_refuse(w, &ngx_hoop_pg_policy_setting);
         }
 
         break;
@@ -1153,6 +1179,75 @@ ngx_hoop_pg_policy_const(yajl_val node)
                                  "sval");
 
     return ngx_hoop_pg_policy_string(val, "sval");
+}
+
+
+/*
+ * standard_conforming_strings must stay on and client_encoding UTF8 (the
+ * parser reads statements that way); values the gateway cannot read are
+ * refused.  Other settings are fine.
+ */
+
+static ngx_uint_t
+ngx_hoop_pg_policy_setting_ok(const char *name, yajl_val value)
+{
+    u_char       enc[16], *d;
+    ngx_uint_t   i;
+    yajl_val     ival;
+    const char  *s;
+
+    static const char  *const on[] = { "on", "true", "yes", "1", "t", "tr",
+                                 "tru", "y", "ye", NULL };
+
+    if (ngx_strcasecmp((u_char *) name,
+                       (u_char *) "standard_conforming_strings") == 0)
+    {
+        ival = ngx_hoop_pg_policy_get(
+                   ngx_hoop_pg_policy_get(
+                       ngx_hoop_pg_policy_get(value, "A_Const"), "ival"),
+                   "ival");
+
+        if (YAJL_IS_INTEGER(ival)) {
+            return YAJL_GET_INTEGER(ival) == 1;
+        }
+
+        s = ngx_hoop_pg_policy_const(value);
+
+        if (s == NULL) {
+            return 0;
+        }
+
+        for (i = 0; on[i]; i++) {
+            if (ngx_strcasecmp((u_char *) s, (u_char *) on[i]) == 0) {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    if (ngx_strcasecmp((u_char *) name, (u_char *) "client_encoding") == 0) {
+        s = ngx_hoop_pg_policy_const(value);
+
+        if (s == NULL) {
+            return 0;
+        }
+
+        /* as PostgreSQL compares encoding names: letters and digits */
+        for (d = enc; *s && d < enc + sizeof(enc) - 1; s++) {
+            if (isalnum((unsigned char) *s)) {
+                *d++ = ngx_tolower(*s);
+            }
+        }
+
+        *d = '\0';
+
+        return *s == '\0'
+               && (ngx_strcmp(enc, "utf8") == 0
+                   || ngx_strcmp(enc, "unicode") == 0);
+    }
+
+    return 1;
 }
 
 
