@@ -472,16 +472,33 @@ main::write_mode("$main::Dir/rotate.json", 0600,
 open my $fh, '<', server_root() . '/logs/nginx.pid' or die "pid file: $!";
 chomp(my $pid = <$fh>);
 
-# the reload is done when a new worker answers; a HUP that arrives while
-# nginx is busy with another reconfiguration can be merged into it, so
-# signal again if nothing changed for a while
+# the master's workers before the reload
+my $workers = sub {
+    my @pids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $sf, '<', $stat or next;
+        my $line = <$sf> // next;
+        # pid (comm) state ppid ...
+        push @pids, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+)/ && $2 == $pid;
+    }
+    return @pids;
+};
+my @old = $workers->();
+
+# the reload is done when a new worker answers and the old workers are
+# gone (until they exit they may still accept a connection); a HUP that
+# arrives while nginx is busy with another reconfiguration can be merged
+# into it, so signal again if nothing changed for a while
 RELOAD: for my $try (1 .. 3) {
     kill 'HUP', $pid or die "kill HUP $pid: $!";
 
     $deadline = Time::HiRes::time() + 10;
     while (Time::HiRes::time() < $deadline) {
         $res = $http->get($url);
-        last RELOAD if $res->{content} eq "seen=new\n";
+        last RELOAD if $res->{content} eq "seen=new\n"
+                       && !grep { -e "/proc/$_/stat"
+                                  && `cat /proc/$_/stat` !~ /^\d+ \(.*\) Z/ }
+                               @old;
         Time::HiRes::sleep(0.05);
     }
 }
