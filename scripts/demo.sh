@@ -61,6 +61,7 @@ load=
 for m in $modules; do load="${load}load_module $m;\n"; done
 sed -e "s|^@MODULES@$|$load|" -e "s|@DEMO@|$demo|g" \
     -e "s|@PG_PORT@|$HOOP_PG_PORT|g" -e "s|@REPO@|$repo|g" \
+    -e "s|@REDIS_PORT@|$HOOP_REDIS_PORT|g" \
     "$repo/conf/demo/nginx.conf" > "$conf"
 
 "$nginx" -t -q -p "$ngx_dir" -c "$conf"
@@ -92,6 +93,14 @@ ngx_hoop demo is running (stop it with: make stop)
   never the token):
     curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:8080/billing/invoices
     curl -si http://127.0.0.1:8080/billing/invoices      # 401 without a token
+
+  Policy: as reader, "DELETE FROM orders" (no WHERE), "DROP TABLE orders"
+  or "SELECT * FROM billing.invoices" are refused (SQLSTATE 42501).
+
+  The audit trail (every login, statement and session in Redis):
+    REDISCLI_AUTH=\$(perl -MJSON::PP -e 'local \$/; print decode_json(<>)->{redis}' $demo/vault.json) \\
+        redis-cli -p $HOOP_REDIS_PORT --no-auth-warning XRANGE hoop:audit - +
+    curl -s http://127.0.0.1:8080/hoop/audit-status
 
   The demo issuer: curl -s $issuer/.well-known/openid-configuration
   Logs: $ngx_dir/error.log, $ngx_dir/pg-access.log, $ngx_dir/access.log
