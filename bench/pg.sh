@@ -16,7 +16,7 @@
 #
 # Expects build/modules/*.so (run `make` first); builds nothing.  Starts its
 # own PostgreSQL 15 + Redis (scripts/servers.sh), two nginx instances and
-# PgBouncer on 127.0.0.1 ports 55401-55404, and stops all of them on exit.
+# PgBouncer on 127.0.0.1 ports 55401-55405, and stops all of them on exit.
 # The table goes to stdout and to $BENCH_STATE/results/pg-<time>.txt.
 set -euo pipefail
 umask 022
@@ -36,7 +36,7 @@ SVC_USER=hoop
 export HOOP_PG_PORT=${HOOP_PG_PORT:-54339}
 export HOOP_REDIS_PORT=${HOOP_REDIS_PORT:-63809}
 PG_PORT=$HOOP_PG_PORT
-P_NGINX=55401 P_BOUNCER=55402 P_RELAY=55403 P_TOKEN=55404
+P_NGINX=55401 P_BOUNCER=55402 P_RELAY=55403 P_TOKEN=55404 P_POLICY=55405
 DB=pgbench
 SCALE=10
 
@@ -49,7 +49,7 @@ WORKERS=${BENCH_NGINX_WORKERS:-1}
 
 MODES="simple extended prepared"
 CLIENTS="1 8"
-TARGETS="direct nginx pgbouncer gw_relay gw_token"
+TARGETS="direct nginx pgbouncer gw_relay gw_token gw_policy"
 
 die()  { echo "bench: $*" >&2; exit 1; }
 note() { echo "bench: $*" >&2; }
@@ -243,6 +243,22 @@ EOF
         hoop_pg_plaintext_login on;
         hoop_pg_upstream_ssl disable;
     }
+    # token login plus a realistic statement policy (issue #5)
+    server {
+        listen 127.0.0.1:$P_POLICY;
+        hoop_pg bench_db;
+        hoop_pg_auth oidc=bench;
+        hoop_pg_role bench user=app_scram password=vault:app_scram
+                     database=$DB groups=bench;
+        hoop_pg_plaintext_login on;
+        hoop_pg_upstream_ssl disable;
+        hoop_pg_deny statement=drop,truncate,alter,grant
+                     message="no DDL via the gateway";
+        hoop_pg_deny where=none;
+        hoop_pg_deny statement=set_role,copy_program,do;
+        hoop_pg_deny function=pg_read_file,pg_ls_dir,lo_import,lo_export,dblink_exec,pg_terminate_backend;
+        hoop_pg_deny relation=pg_authid,pg_shadow;
+    }
 EOF
     echo "}"
 }
@@ -272,7 +288,7 @@ else
     SKIP[nginx]=$reason
 fi
 
-note "starting nginx (gateway) :$P_RELAY :$P_TOKEN"
+note "starting nginx (gateway) :$P_RELAY :$P_TOKEN :$P_POLICY"
 mkdir -p "$NGX_HOOP"
 hoop_conf 1 >"$NGX_HOOP/nginx.conf"
 if reason=$(start_nginx "$NGX_HOOP"); then
@@ -280,6 +296,7 @@ if reason=$(start_nginx "$NGX_HOOP"); then
 else
     # Token login may not be buildable yet; keep the relay measurable.
     SKIP[gw_token]="gateway with token login does not start: $reason"
+    SKIP[gw_policy]=${SKIP[gw_token]}
     hoop_conf 0 >"$NGX_HOOP/nginx.conf"
     if reason=$(start_nginx "$NGX_HOOP"); then
         STARTED_HOOP=1
@@ -325,12 +342,15 @@ SCRAM_PW=$(vault_get app_scram)
 
 # target -> "port user password"
 declare -A PORT=([direct]=$PG_PORT [nginx]=$P_NGINX [pgbouncer]=$P_BOUNCER
-                 [gw_relay]=$P_RELAY [gw_token]=$P_TOKEN)
+                 [gw_relay]=$P_RELAY [gw_token]=$P_TOKEN
+                 [gw_policy]=$P_POLICY)
 declare -A USER_OF=([direct]=app_trust [nginx]=app_trust [pgbouncer]=app_trust
-                    [gw_relay]=app_trust [gw_token]=bench)
-declare -A PASS_OF=([gw_token]=$TOKEN)
+                    [gw_relay]=app_trust [gw_token]=bench
+                    [gw_policy]=bench)
+declare -A PASS_OF=([gw_token]=$TOKEN [gw_policy]=$TOKEN)
 declare -A LABEL=([direct]=direct [nginx]="nginx proxy" [pgbouncer]=pgbouncer
-                  [gw_relay]="gw relay" [gw_token]="gw token")
+                  [gw_relay]="gw relay" [gw_token]="gw token"
+                  [gw_policy]="gw policy")
 
 # Wait for each target to answer a real query, or record why not.
 for t in $TARGETS; do
@@ -437,7 +457,7 @@ proxy_ticks() {   # target -> user+system time of the proxy's processes
     local pid kid total=0
     case $1 in
     nginx)          pid=$(nginx_pid "$NGX_STOCK") || pid= ;;
-    gw_relay|gw_token) pid=$(nginx_pid "$NGX_HOOP") || pid= ;;
+    gw_relay|gw_token|gw_policy) pid=$(nginx_pid "$NGX_HOOP") || pid= ;;
     pgbouncer)      pid=$(cat "$BOUNCER/pgbouncer.pid" 2>/dev/null) || pid= ;;
     *)              pid= ;;
     esac
@@ -538,10 +558,11 @@ report() {
              "disturbed (see the spread of the runs below)"
     fi
     echo
-    printf '%-9s %2s %8s %15s %15s %15s %15s %12s %12s\n' \
+    printf '%-9s %2s %8s %15s %15s %15s %15s %15s %12s %12s %13s\n' \
         mode c direct "nginx proxy" pgbouncer "gw relay" "gw token" \
-        relay/nginx token/nginx
+        "gw policy" relay/nginx token/nginx policy/token
     fails=()
+    pfails=()
     for mode in $MODES; do
         for c in $CLIENTS; do
             declare -A M=()
@@ -551,7 +572,7 @@ report() {
             done
             d=${M[direct]}
             printf '%-9s %2s %8s' "$mode" "$c" "$d"
-            for t in nginx pgbouncer gw_relay gw_token; do
+            for t in nginx pgbouncer gw_relay gw_token gw_policy; do
                 if [ -n "${SKIP[$t]:-}" ]; then
                     cell="skipped"
                 elif [ "${M[$t]}" = - ]; then
@@ -574,6 +595,18 @@ report() {
                 fi
                 printf ' %12s' "$r$verdict"
             done
+            # the policy's cost: token login with rules vs without
+            r=$(ratio "${M[gw_policy]}" "${M[gw_token]}")
+            verdict=
+            if [ "$r" != - ]; then
+                if awk -v r="$r" 'BEGIN { exit !(r >= 0.97) }'; then
+                    verdict=" ok"
+                else
+                    verdict=" LOW"
+                    pfails+=("policy $mode c=$c ${r}x")
+                fi
+            fi
+            printf ' %13s' "$r$verdict"
             echo
             unset M
         done
@@ -605,16 +638,19 @@ report() {
     echo "target: gateway >= 0.95x nginx proxy_pass in every row:" \
          "$([ ${#fails[@]} = 0 ] && echo met || echo "missed in ${#fails[@]} row(s)")"
     for f in "${fails[@]}"; do echo "  below: $f"; done
+    echo "target: gateway with a statement policy >= 0.97x without:" \
+         "$([ ${#pfails[@]} = 0 ] && echo met || echo "missed in ${#pfails[@]} row(s)")"
+    for f in "${pfails[@]}"; do echo "  below: $f"; done
 
     echo
     echo "proxy CPU per transaction, microseconds (user+system time of the" \
          "proxy's processes over all runs of a cell / transactions)"
-    printf '%-9s %2s %12s %12s %12s %12s\n' mode c "nginx proxy" pgbouncer \
-        "gw relay" "gw token"
+    printf '%-9s %2s %12s %12s %12s %12s %12s\n' mode c "nginx proxy" \
+        pgbouncer "gw relay" "gw token" "gw policy"
     for mode in $MODES; do
         for c in $CLIENTS; do
             printf '%-9s %2s' "$mode" "$c"
-            for t in nginx pgbouncer gw_relay gw_token; do
+            for t in nginx pgbouncer gw_relay gw_token gw_policy; do
                 printf ' %12s' "$(awk -v k="${PCPU["$t|$mode|$c"]:-}" \
                     -v n="${PTX["$t|$mode|$c"]:-0}" -v hz="$HZ" 'BEGIN {
                         if (k == "" || n == 0) printf "-"
