@@ -86,6 +86,7 @@ ngx_hoop_pg_client_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
 
     sql = NULL;
     ps.role = ctx->role_name.len ? &ctx->role_name : NULL;
+    ps.groups = ctx->identity.groups;
     ps.std_strings_off = ctx->std_strings_off;
     ps.encoding_not_utf8 = ctx->encoding_not_utf8;
 

@@ -26,6 +26,8 @@ static ngx_int_t ngx_hoop_pg_policy_kinds(ngx_conf_t *cf, ngx_str_t *list,
     ngx_uint_t allow, uint32_t *kinds);
 static ngx_array_t *ngx_hoop_pg_policy_names(ngx_conf_t *cf,
     ngx_str_t *list);
+static ngx_str_t *ngx_hoop_pg_policy_who(ngx_hoop_pg_policy_session_t *ps,
+    ngx_pool_t *pool);
 static ngx_array_t *ngx_hoop_pg_policy_roles(ngx_conf_t *cf,
     ngx_str_t *list);
 static ngx_int_t ngx_hoop_pg_policy_message(ngx_conf_t *cf, ngx_uint_t *i,
@@ -92,8 +94,8 @@ ngx_hoop_pg_policy_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * hoop_pg_deny [statement=K,..] [relation=N,..] [function=N,..]
- *              [where=none] [roles=P,..] [message=text];
- * hoop_pg_allow statement=K,.. [roles=P,..];
+ *              [where=none] [roles=P,..] [groups=G,..] [message=text];
+ * hoop_pg_allow statement=K,.. [roles=P,..] [groups=G,..];
  */
 
 static char *
@@ -183,6 +185,24 @@ ngx_hoop_pg_policy_rule(ngx_conf_t *cf, void *conf, ngx_uint_t allow)
                 return NGX_CONF_ERROR;
             }
 
+            shown[nshown++] = i;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "groups=", 7) == 0) {
+            if (r->groups) {
+                goto duplicate;
+            }
+
+            arg.data = value[i].data + 7;
+            arg.len = value[i].len - 7;
+
+            r->groups = ngx_hoop_pg_policy_roles(cf, &arg);
+            if (r->groups == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            p->uses_groups = 1;
             shown[nshown++] = i;
             continue;
         }
@@ -485,8 +505,7 @@ ngx_hoop_pg_policy_roles(ngx_conf_t *cf, ngx_str_t *list)
 
         if (role->len == 0) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "empty role profile name in \"roles=%V\"",
-                               list);
+                               "empty name in \"%V\"", list);
             return NULL;
         }
 
@@ -710,28 +729,57 @@ ngx_hoop_pg_policy_name_match(ngx_hoop_pg_policy_name_t *rule,
 }
 
 
+/*
+ * A rule applies to a session when its roles= names the session's role
+ * profile (or is absent) and its groups= names one of the identity's
+ * groups (or is absent).
+ */
+
 ngx_uint_t
 ngx_hoop_pg_policy_rule_applies(ngx_hoop_pg_policy_rule_t *r,
-    ngx_str_t *role)
+    ngx_str_t *role, ngx_array_t *groups)
 {
-    ngx_str_t   *roles;
-    ngx_uint_t   i;
+    ngx_str_t   *want, *have;
+    ngx_uint_t   i, j;
 
-    if (r->roles == NULL) {
+    if (r->roles) {
+        if (role == NULL) {
+            return 0;
+        }
+
+        want = r->roles->elts;
+
+        for (i = 0; i < r->roles->nelts; i++) {
+            if (want[i].len == role->len
+                && ngx_strncmp(want[i].data, role->data, role->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == r->roles->nelts) {
+            return 0;
+        }
+    }
+
+    if (r->groups == NULL) {
         return 1;
     }
 
-    if (role == NULL) {
+    if (groups == NULL) {
         return 0;
     }
 
-    roles = r->roles->elts;
+    want = r->groups->elts;
+    have = groups->elts;
 
-    for (i = 0; i < r->roles->nelts; i++) {
-        if (roles[i].len == role->len
-            && ngx_strncmp(roles[i].data, role->data, role->len) == 0)
-        {
-            return 1;
+    for (i = 0; i < r->groups->nelts; i++) {
+        for (j = 0; j < groups->nelts; j++) {
+            if (want[i].len == have[j].len
+                && ngx_strncmp(want[i].data, have[j].data, have[j].len) == 0)
+            {
+                return 1;
+            }
         }
     }
 
@@ -748,7 +796,7 @@ ngx_hoop_pg_policy_rule_applies(ngx_hoop_pg_policy_rule_t *r,
 
 void
 ngx_hoop_pg_policy_scope(ngx_hoop_pg_policy_t *p, ngx_str_t *role,
-    ngx_hoop_pg_policy_scope_t *sc)
+    ngx_array_t *groups, ngx_hoop_pg_policy_scope_t *sc)
 {
     uint32_t                    listed;
     ngx_uint_t                  i;
@@ -758,13 +806,14 @@ ngx_hoop_pg_policy_scope(ngx_hoop_pg_policy_t *p, ngx_str_t *role,
     r = p->allow.elts;
 
     for (i = 0; i < p->allow.nelts; i++) {
-        if (ngx_hoop_pg_policy_rule_applies(&r[i], role)) {
+        if (ngx_hoop_pg_policy_rule_applies(&r[i], role, groups)) {
             listed |= r[i].kinds;
         }
     }
 
     sc->policy = p;
     sc->role = role;
+    sc->groups = groups;
     sc->allowlist = (listed & ~NGX_HOOP_PG_K_OPAQUE) != 0;
 
     if (sc->allowlist) {
@@ -798,6 +847,8 @@ ngx_hoop_pg_policy_merge(ngx_conf_t *cf, void *prev, void *conf)
         cp = pp;
 
     } else if (pp && pp != cp && !cp->merged) {
+        cp->uses_groups |= pp->uses_groups;
+
         if (ngx_hoop_pg_policy_join(cf->pool, &cp->deny, &pp->deny)
             != NGX_OK
             || ngx_hoop_pg_policy_join(cf->pool, &cp->allow, &pp->allow)
@@ -907,6 +958,48 @@ ngx_hoop_pg_policy_cleanup(void *data)
 }
 
 
+/* the cache's "who": the role profile and the groups, "role\ng1,g2" */
+
+static ngx_str_t *
+ngx_hoop_pg_policy_who(ngx_hoop_pg_policy_session_t *ps, ngx_pool_t *pool)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_str_t   *who, *g;
+    ngx_uint_t   i;
+
+    len = (ps->role ? ps->role->len : 0) + 1;
+    g = ps->groups ? ps->groups->elts : NULL;
+
+    for (i = 0; ps->groups && i < ps->groups->nelts; i++) {
+        len += g[i].len + 1;
+    }
+
+    who = ngx_palloc(pool, sizeof(ngx_str_t));
+    p = ngx_pnalloc(pool, len);
+    if (who == NULL || p == NULL) {
+        return NULL;
+    }
+
+    who->data = p;
+
+    if (ps->role) {
+        p = ngx_cpymem(p, ps->role->data, ps->role->len);
+    }
+
+    *p++ = '\n';
+
+    for (i = 0; ps->groups && i < ps->groups->nelts; i++) {
+        p = ngx_cpymem(p, g[i].data, g[i].len);
+        *p++ = ',';
+    }
+
+    who->len = p - who->data;
+
+    return who;
+}
+
+
 ngx_int_t
 ngx_hoop_pg_policy_check(void *policy, ngx_hoop_pg_policy_session_t *ps,
     u_char *sql, size_t len, ngx_pool_t *pool, ngx_log_t *log,
@@ -914,6 +1007,7 @@ ngx_hoop_pg_policy_check(void *policy, ngx_hoop_pg_policy_session_t *ps,
 {
     uint32_t                     hash;
     ngx_int_t                    rc;
+    ngx_str_t                   *who;
     ngx_hoop_pg_policy_t        *p = policy;
     ngx_hoop_pg_policy_scope_t   sc;
 
@@ -935,7 +1029,18 @@ ngx_hoop_pg_policy_check(void *policy, ngx_hoop_pg_policy_session_t *ps,
         goto done;
     }
 
-    rc = ngx_hoop_pg_policy_cache_get(p, ps->role, sql, len, &hash, v);
+    /* decisions depend on the groups too when some rule names groups */
+    who = ps->role;
+
+    if (p->uses_groups) {
+        who = ngx_hoop_pg_policy_who(ps, pool);
+        if (who == NULL) {
+            *v = ngx_hoop_pg_policy_failed;
+            return NGX_ERROR;
+        }
+    }
+
+    rc = ngx_hoop_pg_policy_cache_get(p, who, sql, len, &hash, v);
 
     if (rc != NGX_AGAIN) {
         goto done;
@@ -947,7 +1052,7 @@ ngx_hoop_pg_policy_check(void *policy, ngx_hoop_pg_policy_session_t *ps,
         goto done;
     }
 
-    ngx_hoop_pg_policy_scope(p, ps->role, &sc);
+    ngx_hoop_pg_policy_scope(p, ps->role, ps->groups, &sc);
 
     rc = ngx_hoop_pg_policy_evaluate(&sc, sql, len, log, v);
 
@@ -958,7 +1063,7 @@ ngx_hoop_pg_policy_check(void *policy, ngx_hoop_pg_policy_session_t *ps,
         return NGX_ERROR;
     }
 
-    ngx_hoop_pg_policy_cache_put(p, hash, ps->role, sql, len, rc, v, log);
+    ngx_hoop_pg_policy_cache_put(p, hash, who, sql, len, rc, v, log);
 
 done:
 
@@ -997,7 +1102,7 @@ ngx_hoop_pg_policy_check_call(void *policy, ngx_hoop_pg_policy_session_t *ps,
         return NGX_OK;
     }
 
-    ngx_hoop_pg_policy_scope(p, ps->role, &sc);
+    ngx_hoop_pg_policy_scope(p, ps->role, ps->groups, &sc);
 
     if (!(sc.allowed & NGX_HOOP_PG_K_FUNCTION_CALL)) {
         *v = ngx_hoop_pg_policy_function_call;
@@ -1007,7 +1112,7 @@ ngx_hoop_pg_policy_check_call(void *policy, ngx_hoop_pg_policy_session_t *ps,
     r = p->deny.elts;
 
     for (i = 0; i < p->deny.nelts; i++) {
-        if (!ngx_hoop_pg_policy_rule_applies(&r[i], ps->role)
+        if (!ngx_hoop_pg_policy_rule_applies(&r[i], ps->role, ps->groups)
             || r[i].where_none
             || (r[i].kinds && !(r[i].kinds & NGX_HOOP_PG_K_FUNCTION_CALL)))
         {

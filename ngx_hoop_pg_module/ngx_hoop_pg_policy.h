@@ -27,6 +27,8 @@ typedef struct {
 /* what the session knows that policy depends on (kept by the relay) */
 typedef struct {
     ngx_str_t      *role;                   /* role profile, may be NULL */
+    ngx_array_t    *groups;                 /* the identity's groups
+                                               (ngx_str_t), may be NULL */
     unsigned        std_strings_off:1;      /* standard_conforming_strings
                                                is off */
     unsigned        encoding_not_utf8:1;    /* client_encoding != UTF8 */

@@ -81,6 +81,7 @@ typedef struct {
     ngx_array_t                *relations;  /* ngx_hoop_pg_policy_name_t */
     ngx_array_t                *functions;  /* ngx_hoop_pg_policy_name_t */
     ngx_array_t                *roles;      /* ngx_str_t; NULL: all */
+    ngx_array_t                *groups;     /* ngx_str_t; NULL: all */
     unsigned                    where_none:1;
 
     ngx_str_t                   rule;       /* "hoop_pg_deny ..." */
@@ -103,6 +104,7 @@ typedef struct {
     ngx_hoop_pg_policy_stack_t *stack;      /* one for all policies */
 
     unsigned                    merged:1;
+    unsigned                    uses_groups:1;  /* a rule has groups= */
 } ngx_hoop_pg_policy_t;
 
 
@@ -110,6 +112,7 @@ typedef struct {
 typedef struct {
     ngx_hoop_pg_policy_t       *policy;
     ngx_str_t                  *role;       /* NULL: no profile */
+    ngx_array_t                *groups;     /* the identity's, or NULL */
     uint32_t                    allowed;    /* kinds that pass */
     unsigned                    allowlist:1;
 } ngx_hoop_pg_policy_scope_t;
@@ -117,9 +120,9 @@ typedef struct {
 
 /* ngx_hoop_pg_policy.c */
 void ngx_hoop_pg_policy_scope(ngx_hoop_pg_policy_t *p, ngx_str_t *role,
-    ngx_hoop_pg_policy_scope_t *sc);
+    ngx_array_t *groups, ngx_hoop_pg_policy_scope_t *sc);
 ngx_uint_t ngx_hoop_pg_policy_rule_applies(ngx_hoop_pg_policy_rule_t *r,
-    ngx_str_t *role);
+    ngx_str_t *role, ngx_array_t *groups);
 ngx_int_t ngx_hoop_pg_policy_parse_name(ngx_pool_t *pool, u_char *p,
     size_t len, ngx_hoop_pg_policy_name_t *n);
 ngx_uint_t ngx_hoop_pg_policy_name_match(ngx_hoop_pg_policy_name_t *rule,

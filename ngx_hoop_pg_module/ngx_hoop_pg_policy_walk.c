@@ -941,7 +941,7 @@ ngx_hoop_pg_policy_judge(ngx_hoop_pg_policy_walk_t *w, const char *name,
 
         if ((r[i].kinds && !(r[i].kinds & kinds))
             || (r[i].where_none && !where_none)
-            || !ngx_hoop_pg_policy_rule_applies(&r[i], sc->role))
+            || !ngx_hoop_pg_policy_rule_applies(&r[i], sc->role, sc->groups))
         {
             continue;
         }

@@ -27,6 +27,8 @@ BEGIN {
     });
     # the client scripts read the token from the environment
     $ENV{TOKEN_SRE} = $token;
+    $ENV{TOKEN_CONTRACTOR} = $kit->token(key => 'ec256', ttl => 1800,
+        claims => { sub => 'user-c', groups => ['sre', 'contractors'] });
 }
 
 use Test::Nginx::Socket 'no_plan';
@@ -650,6 +652,41 @@ FATAL: startup parameters that change the role are not allowed through this gate
 app_scram
 --- error_log
 would change the session's role, refused by the statement policy
+
+
+
+=== TEST 13c: rules scoped to identity groups: the same profile and statement, denied for a token in "contractors", allowed otherwise (decisions cached per groups too)
+--- main_config
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_upstream_ssl    disable;
+
+        hoop_pg_role writer user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+
+        hoop_pg_deny relation=people groups=contractors
+                     "message=contractors do not see people";
+    }
+}
+--- client
+for t in "$TOKEN_CONTRACTOR" "$TOKEN_SRE" "$TOKEN_CONTRACTOR" "$TOKEN_SRE"; do
+    PGPASSWORD=$t psql -X -At "user=writer dbname=hoop_test sslmode=disable" \
+        -c "SELECT count(*) FROM people" 2>&1
+done
+--- client_output
+ERROR:  contractors do not see people
+20
+ERROR:  contractors do not see people
+20
 
 
 
