@@ -215,7 +215,7 @@ ngx_int_t ngx_hoop_pg_add_variables(ngx_conf_t *cf);
 void ngx_hoop_pg_audit_auth(ngx_stream_session_t *s, ngx_uint_t ok,
     const char *reason);
 void ngx_hoop_pg_audit_statement(ngx_stream_session_t *s, u_char type,
-    u_char *sql, size_t len, ngx_hoop_pg_verdict_t *v);
+    u_char *sql, size_t len, ngx_hoop_pg_verdict_t *v, ngx_pool_t *pool);
 void ngx_hoop_pg_audit_close(ngx_stream_session_t *s);
 
 ngx_int_t ngx_hoop_pg_gate_run(ngx_stream_session_t *s,

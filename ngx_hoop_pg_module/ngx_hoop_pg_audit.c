@@ -80,7 +80,7 @@ ngx_hoop_pg_audit_auth(ngx_stream_session_t *s, ngx_uint_t ok,
 
 void
 ngx_hoop_pg_audit_statement(ngx_stream_session_t *s, u_char type,
-    u_char *sql, size_t len, ngx_hoop_pg_verdict_t *v)
+    u_char *sql, size_t len, ngx_hoop_pg_verdict_t *v, ngx_pool_t *pool)
 {
     u_char                      *copy;
     ngx_str_t                    text, decision, kind;
@@ -95,7 +95,7 @@ ngx_hoop_pg_audit_statement(ngx_stream_session_t *s, u_char type,
     pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
 
     f.n = 0;
-    f.pool = s->connection->pool;
+    f.pool = pool;
 
     ngx_hoop_pg_audit_session(s, &f);
 
@@ -113,7 +113,7 @@ ngx_hoop_pg_audit_statement(ngx_stream_session_t *s, u_char type,
         text.len = len;
 
     } else if (sql && pscf->audit_text == NGX_HOOP_PG_AUDIT_TEXT_NORMALIZED) {
-        copy = ngx_pnalloc(s->connection->pool, len + 1);
+        copy = ngx_pnalloc(pool, len + 1);
 
         if (copy) {
             ngx_memcpy(copy, sql, len);
@@ -218,7 +218,7 @@ ngx_hoop_pg_audit_session(ngx_stream_session_t *s,
     ngx_hoop_pg_audit_add(f, "client", &s->connection->addr_text);
 
     if (s->connection->local_sockaddr) {
-        str.data = ngx_pnalloc(s->connection->pool, NGX_SOCKADDR_STRLEN);
+        str.data = ngx_pnalloc(f->pool, NGX_SOCKADDR_STRLEN);
         if (str.data) {
             str.len = ngx_sock_ntop(s->connection->local_sockaddr,
                                     s->connection->local_socklen, str.data,
@@ -239,7 +239,7 @@ ngx_hoop_pg_audit_session(ngx_stream_session_t *s,
             len += g[i].len + 1;
         }
 
-        groups = ngx_pnalloc(s->connection->pool, len);
+        groups = ngx_pnalloc(f->pool, len);
 
         if (groups) {
             p = groups;

@@ -30,9 +30,11 @@
 #define NGX_HOOP_PG_MAX_ERROR       16384
 
 
+static size_t ngx_hoop_pg_client_check(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len, ngx_pool_t *tmp);
 static size_t ngx_hoop_pg_deny(ngx_stream_session_t *s,
     ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len,
-    ngx_hoop_pg_verdict_t *v);
+    ngx_hoop_pg_verdict_t *v, ngx_pool_t *tmp);
 static size_t ngx_hoop_pg_marker(ngx_hoop_pg_ctx_t *ctx, ngx_uint_t n,
     u_char *buf);
 static size_t ngx_hoop_pg_rewrite_error(ngx_stream_session_t *s,
@@ -69,6 +71,31 @@ ngx_hoop_pg_client_whole(ngx_stream_session_t *s, u_char type, size_t len)
 size_t
 ngx_hoop_pg_client_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
     u_char *msg, size_t len)
+{
+    size_t       n;
+    ngx_pool_t  *tmp;
+
+    /*
+     * what checking one statement needs lives as long as the check: a
+     * session runs millions of statements, its pool must not grow
+     */
+    tmp = ngx_create_pool(1024, s->connection->log);
+    if (tmp == NULL) {
+        ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return 0;
+    }
+
+    n = ngx_hoop_pg_client_check(s, gate, msg, len, tmp);
+
+    ngx_destroy_pool(tmp);
+
+    return n;
+}
+
+
+static size_t
+ngx_hoop_pg_client_check(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
+    u_char *msg, size_t len, ngx_pool_t *tmp)
 {
     u_char                        *p, *end, *sql;
     uint32_t                       oid;
@@ -122,8 +149,7 @@ ngx_hoop_pg_client_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
 
         rc = pscf->policy == NULL
              ? NGX_OK
-             : ngx_hoop_pg_policy_check_call(pscf->policy, &ps, oid,
-                                             s->connection->pool,
+             : ngx_hoop_pg_policy_check_call(pscf->policy, &ps, oid, tmp,
                                              s->connection->log, &v);
         goto verdict;
     }
@@ -139,14 +165,14 @@ ngx_hoop_pg_client_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
 
     rc = pscf->policy == NULL
          ? NGX_OK
-         : ngx_hoop_pg_policy_check(pscf->policy, &ps, sql, p - sql,
-                                    s->connection->pool, s->connection->log,
-                                    &v);
+         : ngx_hoop_pg_policy_check(pscf->policy, &ps, sql, p - sql, tmp,
+                                    s->connection->log, &v);
 
 verdict:
 
     if (rc == NGX_OK) {
-        ngx_hoop_pg_audit_statement(s, msg[0], sql, sql ? p - sql : 0, NULL);
+        ngx_hoop_pg_audit_statement(s, msg[0], sql, sql ? p - sql : 0, NULL,
+                                    tmp);
         return len;
     }
 
@@ -161,9 +187,9 @@ verdict:
                   "hoop pg: \"%V\" (role profile \"%V\"): '%c' denied by %V",
                   &ctx->identity.user, &ctx->role_name, msg[0], &v.rule);
 
-    ngx_hoop_pg_audit_statement(s, msg[0], sql, sql ? p - sql : 0, &v);
+    ngx_hoop_pg_audit_statement(s, msg[0], sql, sql ? p - sql : 0, &v, tmp);
 
-    return ngx_hoop_pg_deny(s, gate, msg, len, &v);
+    return ngx_hoop_pg_deny(s, gate, msg, len, &v, tmp);
 }
 
 
@@ -175,7 +201,7 @@ verdict:
 
 static size_t
 ngx_hoop_pg_deny(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
-    u_char *msg, size_t len, ngx_hoop_pg_verdict_t *v)
+    u_char *msg, size_t len, ngx_hoop_pg_verdict_t *v, ngx_pool_t *tmp)
 {
     u_char                *p, *end, *name, *params, *out, *q;
     size_t                 marker_len, name_len, params_len, out_len;
@@ -231,7 +257,7 @@ ngx_hoop_pg_deny(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
         out_len = 5 + marker_len + 1;
     }
 
-    out = ngx_pnalloc(s->connection->pool, out_len);
+    out = ngx_pnalloc(tmp, out_len);
     if (out == NULL) {
         ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
         return 0;

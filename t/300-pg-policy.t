@@ -690,6 +690,26 @@ ERROR:  contractors do not see people
 
 
 
+=== TEST 13d: decisions are shared by statements that differ only in numbers, never in strings: the cache must not let a string-carried role change ride on an allowed twin
+--- client
+PGPASSWORD=$TOKEN_SRE psql -X -At "user=writer dbname=hoop_test sslmode=disable" \
+    -c "SELECT count(*) FROM people WHERE id < 3" \
+    -c "SELECT count(*) FROM people WHERE id < 7" \
+    -c "SELECT set_config('search_path', 'public', false) IS NOT NULL" \
+    -c "SELECT set_config('role', 'public', false) IS NOT NULL" \
+    -c "SELECT set_config('search_path', 'public', false) IS NOT NULL" \
+    -c "SELECT 1 AS \"t1\"" -c "SELECT 2 AS \"t1\"" 2>&1 | sed 's/ERROR: *\(.*\)/denied/'
+--- client_output
+2
+6
+t
+denied
+t
+1
+2
+
+
+
 === TEST 14: pgbench through the policy in its three protocol modes (statements allowed), then a script with a denied statement: the client aborts with the rule's message
 --- client
 cat > /tmp/hoop-t300-ok.sql <<'SQL'
