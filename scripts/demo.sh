@@ -15,7 +15,8 @@ ngx_dir=$demo/nginx
 conf=$ngx_dir/nginx.conf
 
 nginx_running() {
-    [ -f "$ngx_dir/nginx.pid" ] && kill -0 "$(cat "$ngx_dir/nginx.pid")" 2>/dev/null
+    local pid
+    pid=$(cat "$ngx_dir/nginx.pid" 2>/dev/null) && kill -0 "$pid" 2>/dev/null
 }
 
 case $cmd in
@@ -93,6 +94,9 @@ ngx_hoop demo is running (stop it with: make stop)
   never the token):
     curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:8080/billing/invoices
     curl -si http://127.0.0.1:8080/billing/invoices      # 401 without a token
+
+  Masking: a JSON API whose emails, card numbers and SSNs are masked:
+    curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:8080/people/
 
   Policy: as reader, "DELETE FROM orders" (no WHERE), "DROP TABLE orders"
   or "SELECT * FROM billing.invoices" are refused (SQLSTATE 42501).
