@@ -3,6 +3,7 @@
 #   make deps      install the Debian packages needed (idempotent)
 #   make           build the four .so files into build/modules/
 #   make install   copy them into nginx's modules dir + load_module snippets
+#   make uninstall remove what make install put there
 #   make run       demo gateway with local PostgreSQL, Redis, token issuer
 #   make stop      stop what `make run` started
 #   make test      build, start test servers, run t/ with prove, stop them
@@ -30,7 +31,7 @@ SOURCES  := config $(wildcard ngx_hoop_*_module/*.[ch])
 # The load order that works: stream first, then ours (see README).
 LOAD_MODULES := $(STREAM_SO) $(SO_FILES)
 
-.PHONY: all build deps install run stop test bench clean distclean check-weak
+.PHONY: all build deps install uninstall run stop test bench clean distclean check-weak
 
 all: build
 
@@ -74,6 +75,15 @@ install: build
 	    ln -sf $$avail /etc/nginx/modules-enabled/$$n-mod-hoop-$$short.conf; \
 	    echo "installed $$m.so ($$n-mod-hoop-$$short.conf)"; \
 	    n=$$((n + 1)); \
+	done
+
+uninstall:
+	@for m in $(MODULES); do \
+	    short=$${m#ngx_hoop_}; short=$${short%_module}; \
+	    rm -f /etc/nginx/modules-enabled/6?-mod-hoop-$$short.conf \
+	          /usr/share/nginx/modules-available/mod-hoop-$$short.conf \
+	          $(NGINX_MODDIR)/$$m.so; \
+	    echo "removed $$m.so"; \
 	done
 
 # --- demo -----------------------------------------------------------------
