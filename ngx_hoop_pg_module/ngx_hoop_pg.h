@@ -128,6 +128,23 @@ struct ngx_hoop_pg_gate_s {
 };
 
 
+/* a simple-protocol Query whose audit event waits for its completion */
+#define NGX_HOOP_PG_AUDIT_TEXT_MAX  4096
+
+typedef struct {
+    u_char                           text[NGX_HOOP_PG_AUDIT_TEXT_MAX];
+    size_t                           text_len;
+    size_t                           bytes;         /* as the client sent */
+    ngx_msec_t                       start;
+    ngx_uint_t                       rows;
+    ngx_str_t                        rule;          /* denied by */
+    u_char                           error[6];      /* first SQLSTATE */
+    unsigned                         pending:1;
+    unsigned                         denied:1;
+    unsigned                         truncated:1;
+} ngx_hoop_pg_audit_stmt_t;
+
+
 /* a denied statement waiting for the server's error to replace */
 typedef struct {
     ngx_uint_t                       n;
@@ -166,6 +183,7 @@ typedef struct {
     ngx_buf_t                       *login_out;    /* greeting, for the
                                                       client */
     void                            *cancel;       /* cancel zone entry */
+    ngx_hoop_pg_audit_stmt_t        *stmt;         /* audit: in flight */
     ngx_connection_t                *cancel_peer;  /* forwarding one */
 
     /* message boundaries of both directions while relaying */
@@ -217,6 +235,10 @@ void ngx_hoop_pg_audit_auth(ngx_stream_session_t *s, ngx_uint_t ok,
 void ngx_hoop_pg_audit_statement(ngx_stream_session_t *s, u_char type,
     u_char *sql, size_t len, ngx_hoop_pg_verdict_t *v, ngx_pool_t *pool);
 void ngx_hoop_pg_audit_close(ngx_stream_session_t *s);
+ngx_uint_t ngx_hoop_pg_audit_waits(ngx_stream_session_t *s);
+void ngx_hoop_pg_audit_result(ngx_stream_session_t *s, u_char *msg,
+    size_t len);
+void ngx_hoop_pg_audit_done(ngx_stream_session_t *s);
 
 ngx_int_t ngx_hoop_pg_gate_run(ngx_stream_session_t *s,
     ngx_hoop_pg_gate_t *gate);

@@ -32,6 +32,8 @@ static void ngx_hoop_pg_audit_session(ngx_stream_session_t *s,
     ngx_hoop_pg_audit_fields_t *f);
 static void ngx_hoop_pg_audit_send(ngx_stream_session_t *s, const char *type,
     ngx_hoop_pg_audit_fields_t *f);
+static ngx_int_t ngx_hoop_pg_audit_hold(ngx_stream_session_t *s,
+    ngx_str_t *text, size_t bytes, ngx_hoop_pg_verdict_t *v);
 
 
 static ngx_uint_t
@@ -128,6 +130,11 @@ ngx_hoop_pg_audit_statement(ngx_stream_session_t *s, u_char type,
         }
     }
 
+    if (type == 'Q' && ngx_hoop_pg_audit_hold(s, &text, len, v) == NGX_OK) {
+        /* sent with rows, duration and error once the server answered */
+        goto done;
+    }
+
     ngx_hoop_pg_audit_add(&f, "statement", &text);
     ngx_hoop_pg_audit_add_uint(&f, "statement_bytes", len);
 
@@ -142,6 +149,8 @@ ngx_hoop_pg_audit_statement(ngx_stream_session_t *s, u_char type,
     ngx_hoop_pg_audit_add(&f, "decision", &decision);
 
     ngx_hoop_pg_audit_send(s, "statement", &f);
+
+done:
 
     /* the event copied the text */
     if (norm.normalized_query || norm.error) {
@@ -319,4 +328,184 @@ ngx_hoop_pg_audit_send(ngx_stream_session_t *s, const char *type,
 
     /* a lost event is counted and logged by the audit module itself */
     (void) ngx_hoop_audit_event(s->connection->log, &t, f->field, f->n);
+}
+
+
+/*
+ * A Query alone in flight keeps its event until its ReadyForQuery, to add
+ * the rows, the duration and the error.  With several in flight (a
+ * pipelining client) answers cannot be told apart cheaply: the event goes
+ * at once, without them.  NGX_OK when held.
+ */
+
+static ngx_int_t
+ngx_hoop_pg_audit_hold(ngx_stream_session_t *s, ngx_str_t *text,
+    size_t bytes, ngx_hoop_pg_verdict_t *v)
+{
+    ngx_hoop_pg_ctx_t         *ctx;
+    ngx_hoop_pg_audit_stmt_t  *st;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (ctx->in_flight != 1 || (ctx->stmt && ctx->stmt->pending)) {
+        return NGX_DECLINED;
+    }
+
+    if (ctx->stmt == NULL) {
+        ctx->stmt = ngx_palloc(s->connection->pool,
+                               sizeof(ngx_hoop_pg_audit_stmt_t));
+        if (ctx->stmt == NULL) {
+            return NGX_DECLINED;
+        }
+    }
+
+    st = ctx->stmt;
+
+    st->text_len = ngx_min(text->len, NGX_HOOP_PG_AUDIT_TEXT_MAX);
+    st->truncated = text->len > NGX_HOOP_PG_AUDIT_TEXT_MAX;
+    ngx_memcpy(st->text, text->data, st->text_len);
+    st->bytes = bytes;
+    st->start = ngx_current_msec;
+    st->rows = 0;
+    st->error[0] = '\0';
+    st->denied = (v != NULL);
+
+    if (v) {
+        st->rule = v->rule;         /* configuration memory */
+
+    } else {
+        ngx_str_null(&st->rule);
+    }
+
+    st->pending = 1;
+
+    return NGX_OK;
+}
+
+
+/* is a held statement waiting for CommandComplete/ErrorResponse? */
+
+ngx_uint_t
+ngx_hoop_pg_audit_waits(ngx_stream_session_t *s)
+{
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    return ctx->stmt && ctx->stmt->pending;
+}
+
+
+/* CommandComplete: "SELECT 5", "INSERT 0 3", ...; ErrorResponse: the code */
+
+void
+ngx_hoop_pg_audit_result(ngx_stream_session_t *s, u_char *msg, size_t len)
+{
+    u_char                    *p, *end;
+    ngx_int_t                  n;
+    ngx_str_t                  code;
+    ngx_hoop_pg_msg_t          m;
+    ngx_hoop_pg_ctx_t         *ctx;
+    ngx_hoop_pg_audit_stmt_t  *st;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    st = ctx->stmt;
+
+    if (st == NULL || !st->pending || len < 6) {
+        return;
+    }
+
+    if (msg[0] == 'E') {
+        m.type = 'E';
+        m.body = msg + 5;
+        m.len = len - 5;
+
+        if (st->error[0] == '\0'
+            && ngx_hoop_pg_error_field(&m, 'C', &code) == NGX_OK
+            && code.len == 5)
+        {
+            ngx_memcpy(st->error, code.data, 5);
+            st->error[5] = '\0';
+        }
+
+        return;
+    }
+
+    /* the tag's last word, when it is a number, counts rows */
+    end = msg + len - 1;                    /* the terminating zero */
+    p = end;
+
+    while (p > msg + 5 && p[-1] >= '0' && p[-1] <= '9') {
+        p--;
+    }
+
+    if (p < end && p > msg + 5 && p[-1] == ' ') {
+        n = ngx_atoi(p, end - p);
+
+        if (n > 0) {
+            st->rows += n;
+        }
+    }
+}
+
+
+/* its ReadyForQuery: the statement event, complete */
+
+void
+ngx_hoop_pg_audit_done(ngx_stream_session_t *s)
+{
+    ngx_str_t                    text, decision, kind, error;
+    ngx_pool_t                  *pool;
+    ngx_hoop_pg_ctx_t           *ctx;
+    ngx_hoop_pg_audit_stmt_t    *st;
+    ngx_hoop_pg_audit_fields_t   f;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    st = ctx->stmt;
+
+    if (st == NULL || !st->pending) {
+        return;
+    }
+
+    st->pending = 0;
+
+    pool = ngx_create_pool(1024, s->connection->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    f.n = 0;
+    f.pool = pool;
+
+    ngx_hoop_pg_audit_session(s, &f);
+
+    ngx_str_set(&kind, "query");
+    ngx_hoop_pg_audit_add(&f, "protocol", &kind);
+
+    text.data = st->text;
+    text.len = st->text_len;
+    ngx_hoop_pg_audit_add(&f, "statement", &text);
+    ngx_hoop_pg_audit_add_uint(&f, "statement_bytes", st->bytes);
+
+    if (st->denied) {
+        ngx_str_set(&decision, "denied");
+        ngx_hoop_pg_audit_add(&f, "rule", &st->rule);
+
+    } else {
+        ngx_str_set(&decision, "allowed");
+    }
+
+    ngx_hoop_pg_audit_add(&f, "decision", &decision);
+    ngx_hoop_pg_audit_add_uint(&f, "rows", st->rows);
+    ngx_hoop_pg_audit_add_uint(&f, "duration_ms", ngx_current_msec - st->start);
+
+    if (st->error[0]) {
+        error.data = st->error;
+        error.len = 5;
+        ngx_hoop_pg_audit_add(&f, "error", &error);
+    }
+
+    ngx_hoop_pg_audit_send(s, "statement", &f);
+
+    ngx_destroy_pool(pool);
 }

@@ -297,8 +297,14 @@ ngx_hoop_pg_server_whole(ngx_stream_session_t *s, u_char type, size_t len)
         return len <= NGX_HOOP_PG_MAX_STATUS;
     }
 
-    return type == 'E' && ctx->denials && ctx->denials->nelts
-           && len <= NGX_HOOP_PG_MAX_ERROR;
+    if (type == 'C') {
+        /* rows for the audit event of a held statement */
+        return len <= NGX_HOOP_PG_MAX_STATUS && ngx_hoop_pg_audit_waits(s);
+    }
+
+    return type == 'E' && len <= NGX_HOOP_PG_MAX_ERROR
+           && ((ctx->denials && ctx->denials->nelts)
+               || ngx_hoop_pg_audit_waits(s));
 }
 
 
@@ -306,12 +312,27 @@ size_t
 ngx_hoop_pg_server_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
     u_char *msg, size_t len)
 {
+    size_t  n;
+
     if (msg[0] == 'S') {
         ngx_hoop_pg_parameter_status(s, msg, len);
         return len;
     }
 
-    return ngx_hoop_pg_rewrite_error(s, gate, msg, len);
+    if (msg[0] == 'C') {
+        ngx_hoop_pg_audit_result(s, msg, len);
+        return len;
+    }
+
+    n = ngx_hoop_pg_rewrite_error(s, gate, msg, len);
+
+    if (n) {
+        /* the error the client gets, after any rewrite (which may have
+           moved the buffer: the message is at gate->ready) */
+        ngx_hoop_pg_audit_result(s, gate->ready, n);
+    }
+
+    return n;
 }
 
 
@@ -336,6 +357,10 @@ ngx_hoop_pg_rewrite_error(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
     u_char                 prefix[NGX_HOOP_PG_MARKER_MAX];
 
     ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (ctx->denials == NULL || ctx->denials->nelts == 0) {
+        return len;
+    }
 
     m.type = 'E';
     m.body = msg + 5;

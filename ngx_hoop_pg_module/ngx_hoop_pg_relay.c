@@ -374,6 +374,7 @@ ngx_hoop_pg_server_message(ngx_stream_session_t *s, u_char type, size_t len)
 
     if (type == 'Z' && ctx->in_flight && --ctx->in_flight == 0) {
         ngx_hoop_pg_cancel_busy(s, 0);
+        ngx_hoop_pg_audit_done(s);
 
         /* every statement sent has been answered */
         if (ctx->denials) {

@@ -52,6 +52,7 @@ stream {
         hoop_pg_auth                oidc=test;
         hoop_pg_role writer user=app_scram password=vault:app_scram
                             database=hoop_test groups=sre;
+        hoop_pg_deny statement=drop "message=no DDL via the gateway";
         hoop_audit on;
     }
 }
@@ -62,17 +63,18 @@ run_tests();
 
 __DATA__
 
-=== TEST 1: a session's events, in order, with identity; literals and the token stay out
+=== TEST 1: a session's events, in order, with identity, rows and errors of each query; literals and the token stay out
 --- client
 export REDISCLI_AUTH=$(perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; print decode_json(<$f>)->{redis}' $TEST_NGINX_VAULT)
 R="redis-cli -p $TEST_NGINX_REDIS_PORT --no-auth-warning"
 $R DEL $TEST_NGINX_AUDIT_STREAM > /dev/null
 PGPASSWORD=$TOKEN_SRE psql -X -At "user=writer dbname=hoop_test sslmode=require" \
-    -c "SELECT count(*) FROM people WHERE email = 'secret-literal@example.com'" > /dev/null
+    -c "SELECT count(*) FROM people WHERE email = 'secret-literal@example.com'" \
+    -c "SELECT 1/0" -c "SELECT id FROM people WHERE id <= 3" -c "DROP TABLE people" > /dev/null 2>&1
 PGPASSWORD=$TOKEN_ENG psql -X -At "user=writer dbname=hoop_test sslmode=require" -c "SELECT 1" 2> /dev/null
 # events are shipped asynchronously: wait for the last one
 for i in $(seq 50); do
-    [ "$($R XLEN $TEST_NGINX_AUDIT_STREAM)" -ge 4 ] && break; sleep 0.1
+    [ "$($R XLEN $TEST_NGINX_AUDIT_STREAM)" -ge 7 ] && break; sleep 0.1
 done
 $R --raw XRANGE $TEST_NGINX_AUDIT_STREAM - + > /tmp/hoop-audit-$$.txt
 perl -e '
@@ -87,7 +89,10 @@ perl -e '
     }
     for my $e (@events) {
         print join(" ", map { "$_=" . ($e->{$_} // "-") }
-                   qw(type user email groups role database db_user decision statement reason)), "\n";
+                   qw(type user email groups role database db_user decision rule statement rows error reason)), "\n";
+        # a duration is measured, whatever it is
+        die "no duration_ms in a statement event\n"
+            if $e->{type} eq "statement" && ($e->{duration_ms} // "") !~ /^\d+$/;
     }
 ' < /tmp/hoop-audit-$$.txt
 grep -c "$TOKEN_SRE" /tmp/hoop-audit-$$.txt
@@ -96,10 +101,13 @@ grep -c "session_id" /tmp/hoop-audit-$$.txt
 rm -f /tmp/hoop-audit-$$.txt
 --- client_exit: 0
 --- client_output
-type=auth.ok user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=- statement=- reason=-
-type=statement user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=allowed statement=SELECT count(*) FROM people WHERE email = $1 reason=-
-type=session.close user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=- statement=- reason=-
-type=auth.failed user=u-2 email=- groups=eng role=writer database=hoop_test db_user=- decision=- statement=- reason="u-2" may not use role profile "writer"
+type=auth.ok user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=- rule=- statement=- rows=- error=- reason=-
+type=statement user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=allowed rule=- statement=SELECT count(*) FROM people WHERE email = $1 rows=1 error=- reason=-
+type=statement user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=allowed rule=- statement=SELECT $1/$2 rows=0 error=22012 reason=-
+type=statement user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=allowed rule=- statement=SELECT id FROM people WHERE id <= $1 rows=3 error=- reason=-
+type=statement user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=denied rule=hoop_pg_deny statement=drop statement=DROP TABLE people rows=0 error=42501 reason=-
+type=session.close user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=- rule=- statement=- rows=- error=- reason=-
+type=auth.failed user=u-2 email=- groups=eng role=writer database=hoop_test db_user=- decision=- rule=- statement=- rows=- error=- reason="u-2" may not use role profile "writer"
 0
 0
-4
+7
