@@ -260,6 +260,8 @@ void ngx_hoop_pg_client_wait(ngx_event_t *ev);
 void ngx_hoop_pg_end_reason(ngx_stream_session_t *s, const char *reason);
 void ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc);
 void ngx_hoop_pg_close_upstream(ngx_connection_t *pc);
+ngx_int_t ngx_hoop_pg_client_read(ngx_stream_session_t *s, ngx_buf_t *b,
+    const char *during);
 void ngx_hoop_pg_fatal(ngx_stream_session_t *s, const char *sqlstate,
     const char *message, ngx_uint_t rc);
 

@@ -154,7 +154,6 @@ ngx_hoop_pg_negotiate_version(ngx_stream_session_t *s,
 static void
 ngx_hoop_pg_password_read(ngx_event_t *ev)
 {
-    ssize_t                  n;
     ngx_int_t                rc;
     ngx_buf_t               *b;
     ngx_connection_t        *c;
@@ -211,25 +210,9 @@ ngx_hoop_pg_password_read(ngx_event_t *ev)
             b = ctx->client_buf;
         }
 
-        n = c->recv(c, b->last, b->end - b->last);
-
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-                ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
-            }
-
+        if (ngx_hoop_pg_client_read(s, b, "login") != NGX_OK) {
             return;
         }
-
-        if (n == 0 || n == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "hoop pg: client closed the connection "
-                          "during login");
-            ngx_hoop_pg_finalize(s, NGX_STREAM_OK);
-            return;
-        }
-
-        b->last += n;
     }
 
     if (msg.type != 'p' || msg.len < 1 || msg.body[msg.len - 1] != '\0') {

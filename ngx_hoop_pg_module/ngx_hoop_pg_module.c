@@ -280,6 +280,45 @@ ngx_hoop_pg_handler(ngx_stream_session_t *s)
 }
 
 
+/*
+ * Read what the client sent into b before the relay starts.  NGX_OK:
+ * bytes were added; anything else: wait for the next read event, or the
+ * session was finalized (the client left).
+ */
+
+ngx_int_t
+ngx_hoop_pg_client_read(ngx_stream_session_t *s, ngx_buf_t *b,
+    const char *during)
+{
+    ssize_t            n;
+    ngx_connection_t  *c;
+
+    c = s->connection;
+
+    n = c->recv(c, b->last, b->end - b->last);
+
+    if (n == NGX_AGAIN) {
+        if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
+            ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        }
+
+        return NGX_AGAIN;
+    }
+
+    if (n == 0 || n == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "hoop pg: client closed the connection during %s",
+                      during);
+        ngx_hoop_pg_finalize(s, NGX_STREAM_OK);
+        return NGX_DONE;
+    }
+
+    b->last += n;
+
+    return NGX_OK;
+}
+
+
 /* close a connection to the server; its TLS state goes with it */
 
 void

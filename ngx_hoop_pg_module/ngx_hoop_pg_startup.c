@@ -25,7 +25,6 @@ void
 ngx_hoop_pg_startup_read(ngx_event_t *ev)
 {
     size_t                   avail, len;
-    ssize_t                  n;
     ngx_int_t                rc;
     ngx_buf_t               *b;
     ngx_connection_t        *c;
@@ -113,25 +112,9 @@ ngx_hoop_pg_startup_read(ngx_event_t *ev)
             }
         }
 
-        n = c->recv(c, b->last, b->end - b->last);
-
-        if (n == NGX_AGAIN) {
-            if (ngx_handle_read_event(c->read, 0) != NGX_OK) {
-                ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
-            }
-
+        if (ngx_hoop_pg_client_read(s, b, "startup") != NGX_OK) {
             return;
         }
-
-        if (n == 0 || n == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_INFO, c->log, 0,
-                          "hoop pg: client closed the connection "
-                          "during startup");
-            ngx_hoop_pg_finalize(s, NGX_STREAM_OK);
-            return;
-        }
-
-        b->last += n;
     }
 
     /* a StartupMessage or a CancelRequest */
