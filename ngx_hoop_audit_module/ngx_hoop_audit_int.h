@@ -72,6 +72,11 @@ typedef struct {
     ngx_hoop_audit_shm_t       *shm;
 
     ngx_hoop_audit_ship_t      *ship;       /* this worker's, at run time */
+
+    ngx_msec_t                  review_timeout;
+    time_t                      review_window;
+    time_t                      review_retention;
+    void                       *reviews;    /* this worker's review store */
 } ngx_hoop_audit_conf_t;
 
 

@@ -9,6 +9,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include "ngx_hoop_audit_int.h"
+#include "ngx_hoop_review_int.h"
 #include "../ngx_hoop_auth_module/ngx_hoop_auth.h"
 
 
@@ -80,6 +81,27 @@ static ngx_command_t  ngx_hoop_audit_commands[] = {
       0,
       NULL },
 
+    { ngx_string("hoop_review_timeout"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_hoop_audit_conf_t, review_timeout),
+      NULL },
+
+    { ngx_string("hoop_review_window"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      0,
+      offsetof(ngx_hoop_audit_conf_t, review_window),
+      NULL },
+
+    { ngx_string("hoop_review_retention"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      0,
+      offsetof(ngx_hoop_audit_conf_t, review_retention),
+      NULL },
+
       ngx_null_command
 };
 
@@ -142,6 +164,9 @@ ngx_hoop_audit_create_conf(ngx_cycle_t *cycle)
     acf->max_events = NGX_CONF_UNSET_UINT;
     acf->max_bytes = NGX_CONF_UNSET_SIZE;
     acf->max_field = NGX_CONF_UNSET_SIZE;
+    acf->review_timeout = NGX_CONF_UNSET_MSEC;
+    acf->review_window = NGX_CONF_UNSET;
+    acf->review_retention = NGX_CONF_UNSET;
 
     return acf;
 }
@@ -164,6 +189,9 @@ ngx_hoop_audit_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_uint_value(acf->max_events, NGX_HOOP_AUDIT_MAX_EVENTS);
     ngx_conf_init_size_value(acf->max_bytes, NGX_HOOP_AUDIT_MAX_BYTES);
     ngx_conf_init_size_value(acf->max_field, NGX_HOOP_AUDIT_MAX_FIELD);
+    ngx_conf_init_msec_value(acf->review_timeout, NGX_HOOP_REVIEW_TIMEOUT);
+    ngx_conf_init_value(acf->review_window, NGX_HOOP_REVIEW_WINDOW);
+    ngx_conf_init_value(acf->review_retention, NGX_HOOP_REVIEW_RETENTION);
 
     p = ngx_pnalloc(cycle->pool, NGX_INT_T_LEN);
     if (p == NULL) {
@@ -726,7 +754,7 @@ ngx_hoop_audit_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    return ngx_hoop_review_init_process(cycle, acf);
 }
 
 
@@ -738,6 +766,7 @@ ngx_hoop_audit_exit_process(ngx_cycle_t *cycle)
     acf = ngx_hoop_audit_conf(cycle);
 
     if (acf && acf->ship) {
+        ngx_hoop_review_exit_process(acf);
         ngx_hoop_audit_ship_exit(acf->ship);
     }
 }

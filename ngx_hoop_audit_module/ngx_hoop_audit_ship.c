@@ -23,6 +23,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 #include "ngx_hoop_audit_int.h"
+#include "ngx_hoop_review_int.h"
 
 
 /* XADD key MAXLEN ~ N * + fields */
@@ -390,10 +391,18 @@ ngx_hoop_audit_send(ngx_hoop_audit_ship_t *ship, u_char *payload, size_t len,
         return NGX_ABORT;
     }
 
-    argc += n;
+    if (ngx_hoop_redis_command(ship->redis, argc + n, argv, argvlen,
+                               ngx_hoop_audit_reply, item)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
 
-    return ngx_hoop_redis_command(ship->redis, argc, argv, argvlen,
-                                  ngx_hoop_audit_reply, item);
+    /* the session's own copy, for replaying it through hoop_api */
+    ngx_hoop_review_index_session(ship->redis, &argv[argc], &argvlen[argc],
+                                  n, payload, len);
+
+    return NGX_OK;
 }
 
 

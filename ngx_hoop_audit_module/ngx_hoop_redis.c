@@ -66,6 +66,7 @@ struct ngx_hoop_redis_s {
     unsigned                    writing:1;  /* inside HandleWrite */
 
     ngx_hoop_redis_cmd_t       *free;
+    ngx_hoop_redis_cmd_t        sub;        /* the SUBSCRIBE callback */
 
     ngx_event_t                 connect_timer;
     ngx_event_t                 command_timer;
@@ -88,6 +89,8 @@ static ngx_int_t ngx_hoop_redis_send(ngx_hoop_redis_t *rd, int argc,
     const char **argv, const size_t *argvlen, ngx_hoop_redis_reply_pt handler,
     void *data);
 static void ngx_hoop_redis_on_reply(redisAsyncContext *ac, void *reply,
+    void *privdata);
+static void ngx_hoop_redis_on_message(redisAsyncContext *ac, void *reply,
     void *privdata);
 static void ngx_hoop_redis_schedule(ngx_hoop_redis_t *rd);
 static ngx_uint_t ngx_hoop_redis_log_level(ngx_hoop_redis_t *rd);
@@ -538,6 +541,57 @@ ngx_hoop_redis_on_reply(redisAsyncContext *ac, void *reply, void *privdata)
     }
 
     handler(rd, reply, data);
+}
+
+
+/*
+ * SUBSCRIBE: hiredis keeps the callback for every message of the channel
+ * (and calls it with NULL at teardown).  It is not a pending reply: no
+ * command timeout applies, so the connection must carry nothing else.
+ */
+
+ngx_int_t
+ngx_hoop_redis_subscribe(ngx_hoop_redis_t *rd, ngx_str_t *channel,
+    ngx_hoop_redis_reply_pt handler, void *data)
+{
+    size_t       argvlen[2];
+    const char  *argv[2];
+
+    if (rd->state != ngx_hoop_redis_st_ready) {
+        return NGX_DECLINED;
+    }
+
+    rd->sub.rd = rd;
+    rd->sub.handler = handler;
+    rd->sub.data = data;
+
+    argv[0] = "SUBSCRIBE";
+    argvlen[0] = 9;
+    argv[1] = (const char *) channel->data;
+    argvlen[1] = channel->len;
+
+    if (redisAsyncCommandArgv(rd->ac, ngx_hoop_redis_on_message, &rd->sub,
+                              2, argv, argvlen)
+        != REDIS_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_hoop_redis_on_message(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    ngx_hoop_redis_cmd_t  *sub = privdata;
+
+    if (reply == NULL) {
+        /* teardown: on_down tells the owner */
+        return;
+    }
+
+    sub->handler(sub->rd, reply, sub->data);
 }
 
 

@@ -68,6 +68,15 @@ ngx_int_t ngx_hoop_redis_command(ngx_hoop_redis_t *rd, int argc,
     const char **argv, const size_t *argvlen, ngx_hoop_redis_reply_pt handler,
     void *data);
 
+/*
+ * SUBSCRIBE to a channel on a connection used for nothing else: the
+ * handler gets the "subscribe" confirmation and every message (arrays as
+ * Redis sends them), never NULL; on_down reports the loss.  Subscribe
+ * again from on_ready after a reconnect.
+ */
+ngx_int_t ngx_hoop_redis_subscribe(ngx_hoop_redis_t *rd, ngx_str_t *channel,
+    ngx_hoop_redis_reply_pt handler, void *data);
+
 ngx_uint_t ngx_hoop_redis_ready(ngx_hoop_redis_t *rd);
 
 /* connect() or the handshake is under way (not yet failed) */

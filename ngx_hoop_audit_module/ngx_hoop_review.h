@@ -76,7 +76,7 @@ typedef enum {
 typedef struct {
     ngx_str_t               kind;       /* "statement", "session", "http" */
     ngx_str_t               scope;      /* role profile, location name;
-                                           [A-Za-z0-9_.:/-], max 128 */
+                                           [A-Za-z0-9_./-], max 128 */
     ngx_hoop_identity_t    *identity;   /* the requester; required */
     ngx_str_t               session;    /* session id, may be empty */
     ngx_str_t               text;       /* as the audit trail records it
