@@ -42,6 +42,8 @@ typedef struct {
     ngx_str_t                        password;      /* from the vault */
     ngx_str_t                        database;      /* empty: client's */
     ngx_array_t                     *groups;        /* of ngx_str_t */
+    time_t                           review;        /* review=: approval
+                                                       window, 0: none */
 
     /*
      * SCRAM: the PBKDF2 result for the last salt and iteration count the
@@ -125,30 +127,20 @@ struct ngx_hoop_pg_gate_s {
                                               u_char *msg, size_t len);
     unsigned                         from_server:1;
     unsigned                         seen:1;
+    unsigned                         held:1;       /* a statement at ready
+                                                      waits for a review */
 };
 
 
-/* a simple-protocol Query whose audit event waits for its completion */
-#define NGX_HOOP_PG_AUDIT_TEXT_MAX  4096
-
-typedef struct {
-    u_char                           text[NGX_HOOP_PG_AUDIT_TEXT_MAX];
-    size_t                           text_len;
-    size_t                           bytes;         /* as the client sent */
-    ngx_msec_t                       start;
-    ngx_uint_t                       rows;
-    ngx_str_t                        rule;          /* denied by */
-    u_char                           error[6];      /* first SQLSTATE */
-    unsigned                         pending:1;
-    unsigned                         denied:1;
-    unsigned                         truncated:1;
-} ngx_hoop_pg_audit_stmt_t;
+/* statements in flight, for their audit events: ngx_hoop_pg_audit_stmt.c */
+typedef struct ngx_hoop_pg_audit_s  ngx_hoop_pg_audit_t;
 
 
 /* a denied statement waiting for the server's error to replace */
 typedef struct {
     ngx_uint_t                       n;
     ngx_str_t                        message;
+    const char                      *sqlstate;
 } ngx_hoop_pg_denial_t;
 
 
@@ -183,7 +175,9 @@ typedef struct {
     ngx_buf_t                       *login_out;    /* greeting, for the
                                                       client */
     void                            *cancel;       /* cancel zone entry */
-    ngx_hoop_pg_audit_stmt_t        *stmt;         /* audit: in flight */
+    ngx_hoop_pg_audit_t             *audit;        /* audit: in flight */
+    void                            *review;       /* a held statement:
+                                                      ngx_hoop_pg_review.c */
     ngx_connection_t                *cancel_peer;  /* forwarding one */
 
     /* message boundaries of both directions while relaying */
@@ -232,13 +226,34 @@ ngx_int_t ngx_hoop_pg_add_variables(ngx_conf_t *cf);
 
 void ngx_hoop_pg_audit_auth(ngx_stream_session_t *s, ngx_uint_t ok,
     const char *reason);
-void ngx_hoop_pg_audit_statement(ngx_stream_session_t *s, u_char type,
+void ngx_hoop_pg_audit_open(ngx_stream_session_t *s);
+void ngx_hoop_pg_audit_statement(ngx_stream_session_t *s, u_char *msg,
     u_char *sql, size_t len, ngx_hoop_pg_verdict_t *v, ngx_pool_t *pool);
+void ngx_hoop_pg_audit_statement_as(ngx_stream_session_t *s, u_char *msg,
+    u_char *sql, size_t len, ngx_str_t *rule, const char *decision,
+    ngx_str_t *review, ngx_pool_t *pool);
 void ngx_hoop_pg_audit_close(ngx_stream_session_t *s);
+void ngx_hoop_pg_audit_unanswered(ngx_stream_session_t *s);
+ngx_uint_t ngx_hoop_pg_audit_client_whole(ngx_stream_session_t *s,
+    u_char type, size_t len);
+void ngx_hoop_pg_audit_client(ngx_stream_session_t *s, u_char *msg,
+    size_t len);
+void ngx_hoop_pg_audit_answer(ngx_stream_session_t *s, u_char type,
+    size_t len);
 ngx_uint_t ngx_hoop_pg_audit_waits(ngx_stream_session_t *s);
 void ngx_hoop_pg_audit_result(ngx_stream_session_t *s, u_char *msg,
     size_t len);
-void ngx_hoop_pg_audit_done(ngx_stream_session_t *s);
+
+size_t ngx_hoop_pg_enforce_deny(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len, const char *sqlstate,
+    ngx_str_t *message, ngx_pool_t *tmp);
+size_t ngx_hoop_pg_review_hold(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len, u_char *sql,
+    size_t sql_len, ngx_hoop_pg_verdict_t *v, ngx_pool_t *tmp);
+ngx_int_t ngx_hoop_pg_review_session(ngx_stream_session_t *s);
+void ngx_hoop_pg_login_proceed(ngx_stream_session_t *s);
+void ngx_hoop_pg_cancel_hold(ngx_stream_session_t *s, ngx_uint_t held);
+ngx_uint_t ngx_hoop_pg_cancel_taken(ngx_stream_session_t *s);
 
 ngx_int_t ngx_hoop_pg_gate_run(ngx_stream_session_t *s,
     ngx_hoop_pg_gate_t *gate);

@@ -1,9 +1,11 @@
 
 /*
  * The Postgres gateway's audit events (ngx_hoop_audit_module.so ships them
- * to Redis): auth.ok, auth.failed, statement, session.close.  Statement
- * text is normalized by default (literals become $1, $2, ...: a password in
- * ALTER ROLE never reaches the audit trail); tokens and secrets never do.
+ * to Redis): auth.ok, auth.failed, session.open, session.close, and what
+ * they all carry; statement events are ngx_hoop_pg_audit_stmt.c's.
+ * Statement text is normalized by default (literals become $1, $2, ...: a
+ * password in ALTER ROLE never reaches the audit trail); tokens and secrets
+ * never do.
  */
 
 
@@ -12,31 +14,14 @@
 #include <ngx_stream.h>
 #include <pg_query.h>
 #include "ngx_hoop_pg.h"
+#include "ngx_hoop_pg_audit.h"
 
 
-#define NGX_HOOP_PG_AUDIT_FIELDS  24
+static ngx_str_t  ngx_hoop_pg_audit_login_token = ngx_string("token");
+static ngx_str_t  ngx_hoop_pg_audit_login_pass = ngx_string("passthrough");
 
 
-typedef struct {
-    ngx_hoop_audit_field_t   field[NGX_HOOP_PG_AUDIT_FIELDS];
-    ngx_uint_t               n;
-    ngx_pool_t              *pool;
-} ngx_hoop_pg_audit_fields_t;
-
-
-static void ngx_hoop_pg_audit_add(ngx_hoop_pg_audit_fields_t *f,
-    const char *name, ngx_str_t *value);
-static void ngx_hoop_pg_audit_add_uint(ngx_hoop_pg_audit_fields_t *f,
-    const char *name, ngx_uint_t value);
-static void ngx_hoop_pg_audit_session(ngx_stream_session_t *s,
-    ngx_hoop_pg_audit_fields_t *f);
-static void ngx_hoop_pg_audit_send(ngx_stream_session_t *s, const char *type,
-    ngx_hoop_pg_audit_fields_t *f);
-static ngx_int_t ngx_hoop_pg_audit_hold(ngx_stream_session_t *s,
-    ngx_str_t *text, size_t bytes, ngx_hoop_pg_verdict_t *v);
-
-
-static ngx_uint_t
+ngx_uint_t
 ngx_hoop_pg_audit_enabled(ngx_stream_session_t *s)
 {
     ngx_hoop_pg_srv_conf_t  *pscf;
@@ -73,89 +58,41 @@ ngx_hoop_pg_audit_auth(ngx_stream_session_t *s, ngx_uint_t ok,
 }
 
 
-/*
- * One statement: sql as the client sent it, the decision and rule.  The
- * text is normalized (literals replaced) unless hoop_pg_audit_text full;
- * a statement that does not parse is recorded by its length only, in
- * normalized mode, since its literals cannot be found.
- */
+/* the relay starts: who, from where, to what, how */
 
 void
-ngx_hoop_pg_audit_statement(ngx_stream_session_t *s, u_char type,
-    u_char *sql, size_t len, ngx_hoop_pg_verdict_t *v, ngx_pool_t *pool)
+ngx_hoop_pg_audit_open(ngx_stream_session_t *s)
 {
-    u_char                      *copy;
-    ngx_str_t                    text, decision, kind;
-    ngx_hoop_pg_srv_conf_t      *pscf;
-    PgQueryNormalizeResult       norm;
+    ngx_str_t                    tls;
+    ngx_hoop_pg_ctx_t           *ctx;
     ngx_hoop_pg_audit_fields_t   f;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
 
     if (!ngx_hoop_pg_audit_enabled(s)) {
         return;
     }
 
-    pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
-
     f.n = 0;
-    f.pool = pool;
+    f.pool = s->connection->pool;
 
     ngx_hoop_pg_audit_session(s, &f);
 
-    kind.data = (u_char *) (type == 'Q' ? "query"
-                            : type == 'P' ? "parse" : "function_call");
-    kind.len = ngx_strlen(kind.data);
-    ngx_hoop_pg_audit_add(&f, "protocol", &kind);
+    ngx_str_set(&tls, "off");
 
-    ngx_str_null(&text);
-    norm.normalized_query = NULL;
-    norm.error = NULL;
-
-    if (sql && pscf->audit_text == NGX_HOOP_PG_AUDIT_TEXT_FULL) {
-        text.data = sql;
-        text.len = len;
-
-    } else if (sql && pscf->audit_text == NGX_HOOP_PG_AUDIT_TEXT_NORMALIZED) {
-        copy = ngx_pnalloc(pool, len + 1);
-
-        if (copy) {
-            ngx_memcpy(copy, sql, len);
-            copy[len] = '\0';
-
-            norm = pg_query_normalize((char *) copy);
-
-            if (norm.error == NULL && norm.normalized_query) {
-                text.data = (u_char *) norm.normalized_query;
-                text.len = ngx_strlen(norm.normalized_query);
-            }
-        }
+#if (NGX_SSL)
+    if (s->connection->ssl) {
+        tls.data = (u_char *) SSL_get_version(s->connection->ssl->connection);
+        tls.len = ngx_strlen(tls.data);
     }
+#endif
 
-    if (type == 'Q' && ngx_hoop_pg_audit_hold(s, &text, len, v) == NGX_OK) {
-        /* sent with rows, duration and error once the server answered */
-        goto done;
-    }
+    ngx_hoop_pg_audit_add(&f, "tls", &tls);
+    ngx_hoop_pg_audit_add(&f, "login", ctx->authenticated
+                                       ? &ngx_hoop_pg_audit_login_token
+                                       : &ngx_hoop_pg_audit_login_pass);
 
-    ngx_hoop_pg_audit_add(&f, "statement", &text);
-    ngx_hoop_pg_audit_add_uint(&f, "statement_bytes", len);
-
-    if (v) {
-        ngx_str_set(&decision, "denied");
-        ngx_hoop_pg_audit_add(&f, "rule", &v->rule);
-
-    } else {
-        ngx_str_set(&decision, "allowed");
-    }
-
-    ngx_hoop_pg_audit_add(&f, "decision", &decision);
-
-    ngx_hoop_pg_audit_send(s, "statement", &f);
-
-done:
-
-    /* the event copied the text */
-    if (norm.normalized_query || norm.error) {
-        pg_query_free_normalize_result(norm);
-    }
+    ngx_hoop_pg_audit_send(s, "session.open", &f);
 }
 
 
@@ -208,7 +145,7 @@ ngx_hoop_pg_audit_close(ngx_stream_session_t *s)
 
 /* who, from where, to what: in every event of the session */
 
-static void
+void
 ngx_hoop_pg_audit_session(ngx_stream_session_t *s,
     ngx_hoop_pg_audit_fields_t *f)
 {
@@ -284,7 +221,7 @@ ngx_hoop_pg_audit_session(ngx_stream_session_t *s,
 }
 
 
-static void
+void
 ngx_hoop_pg_audit_add(ngx_hoop_pg_audit_fields_t *f, const char *name,
     ngx_str_t *value)
 {
@@ -300,7 +237,7 @@ ngx_hoop_pg_audit_add(ngx_hoop_pg_audit_fields_t *f, const char *name,
 }
 
 
-static void
+void
 ngx_hoop_pg_audit_add_uint(ngx_hoop_pg_audit_fields_t *f, const char *name,
     ngx_uint_t value)
 {
@@ -317,7 +254,7 @@ ngx_hoop_pg_audit_add_uint(ngx_hoop_pg_audit_fields_t *f, const char *name,
 }
 
 
-static void
+void
 ngx_hoop_pg_audit_send(ngx_stream_session_t *s, const char *type,
     ngx_hoop_pg_audit_fields_t *f)
 {
@@ -331,181 +268,46 @@ ngx_hoop_pg_audit_send(ngx_stream_session_t *s, const char *type,
 }
 
 
-/*
- * A Query alone in flight keeps its event until its ReadyForQuery, to add
- * the rows, the duration and the error.  With several in flight (a
- * pipelining client) answers cannot be told apart cheaply: the event goes
- * at once, without them.  NGX_OK when held.
- */
-
-static ngx_int_t
-ngx_hoop_pg_audit_hold(ngx_stream_session_t *s, ngx_str_t *text,
-    size_t bytes, ngx_hoop_pg_verdict_t *v)
-{
-    ngx_hoop_pg_ctx_t         *ctx;
-    ngx_hoop_pg_audit_stmt_t  *st;
-
-    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
-
-    if (ctx->in_flight != 1 || (ctx->stmt && ctx->stmt->pending)) {
-        return NGX_DECLINED;
-    }
-
-    if (ctx->stmt == NULL) {
-        ctx->stmt = ngx_palloc(s->connection->pool,
-                               sizeof(ngx_hoop_pg_audit_stmt_t));
-        if (ctx->stmt == NULL) {
-            return NGX_DECLINED;
-        }
-    }
-
-    st = ctx->stmt;
-
-    st->text_len = ngx_min(text->len, NGX_HOOP_PG_AUDIT_TEXT_MAX);
-    st->truncated = text->len > NGX_HOOP_PG_AUDIT_TEXT_MAX;
-    ngx_memcpy(st->text, text->data, st->text_len);
-    st->bytes = bytes;
-    st->start = ngx_current_msec;
-    st->rows = 0;
-    st->error[0] = '\0';
-    st->denied = (v != NULL);
-
-    if (v) {
-        st->rule = v->rule;         /* configuration memory */
-
-    } else {
-        ngx_str_null(&st->rule);
-    }
-
-    st->pending = 1;
-
-    return NGX_OK;
-}
-
-
-/* is a held statement waiting for CommandComplete/ErrorResponse? */
-
-ngx_uint_t
-ngx_hoop_pg_audit_waits(ngx_stream_session_t *s)
-{
-    ngx_hoop_pg_ctx_t  *ctx;
-
-    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
-
-    return ctx->stmt && ctx->stmt->pending;
-}
-
-
-/* CommandComplete: "SELECT 5", "INSERT 0 3", ...; ErrorResponse: the code */
-
 void
-ngx_hoop_pg_audit_result(ngx_stream_session_t *s, u_char *msg, size_t len)
+ngx_hoop_pg_audit_text(u_char *sql, size_t len, ngx_uint_t mode,
+    ngx_pool_t *pool, ngx_str_t *text)
 {
-    u_char                    *p, *end;
-    ngx_int_t                  n;
-    ngx_str_t                  code;
-    ngx_hoop_pg_msg_t          m;
-    ngx_hoop_pg_ctx_t         *ctx;
-    ngx_hoop_pg_audit_stmt_t  *st;
+    u_char                  *copy;
+    PgQueryNormalizeResult   norm;
 
-    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
-    st = ctx->stmt;
+    ngx_str_null(text);
 
-    if (st == NULL || !st->pending || len < 6) {
+    if (sql == NULL || mode == NGX_HOOP_PG_AUDIT_TEXT_NONE) {
         return;
     }
 
-    if (msg[0] == 'E') {
-        m.type = 'E';
-        m.body = msg + 5;
-        m.len = len - 5;
-
-        if (st->error[0] == '\0'
-            && ngx_hoop_pg_error_field(&m, 'C', &code) == NGX_OK
-            && code.len == 5)
-        {
-            ngx_memcpy(st->error, code.data, 5);
-            st->error[5] = '\0';
-        }
-
+    if (mode == NGX_HOOP_PG_AUDIT_TEXT_FULL) {
+        text->data = sql;
+        text->len = len;
         return;
     }
 
-    /* the tag's last word, when it is a number, counts rows */
-    end = msg + len - 1;                    /* the terminating zero */
-    p = end;
-
-    while (p > msg + 5 && p[-1] >= '0' && p[-1] <= '9') {
-        p--;
+    copy = ngx_pnalloc(pool, len + 1);
+    if (copy == NULL) {
+        return;
     }
 
-    if (p < end && p > msg + 5 && p[-1] == ' ') {
-        n = ngx_atoi(p, end - p);
+    ngx_memcpy(copy, sql, len);
+    copy[len] = '\0';
 
-        if (n > 0) {
-            st->rows += n;
+    norm = pg_query_normalize((char *) copy);
+
+    if (norm.error == NULL && norm.normalized_query) {
+        text->len = ngx_strlen(norm.normalized_query);
+        text->data = ngx_pnalloc(pool, text->len);
+
+        if (text->data) {
+            ngx_memcpy(text->data, norm.normalized_query, text->len);
+
+        } else {
+            text->len = 0;
         }
     }
-}
 
-
-/* its ReadyForQuery: the statement event, complete */
-
-void
-ngx_hoop_pg_audit_done(ngx_stream_session_t *s)
-{
-    ngx_str_t                    text, decision, kind, error;
-    ngx_pool_t                  *pool;
-    ngx_hoop_pg_ctx_t           *ctx;
-    ngx_hoop_pg_audit_stmt_t    *st;
-    ngx_hoop_pg_audit_fields_t   f;
-
-    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
-    st = ctx->stmt;
-
-    if (st == NULL || !st->pending) {
-        return;
-    }
-
-    st->pending = 0;
-
-    pool = ngx_create_pool(1024, s->connection->log);
-    if (pool == NULL) {
-        return;
-    }
-
-    f.n = 0;
-    f.pool = pool;
-
-    ngx_hoop_pg_audit_session(s, &f);
-
-    ngx_str_set(&kind, "query");
-    ngx_hoop_pg_audit_add(&f, "protocol", &kind);
-
-    text.data = st->text;
-    text.len = st->text_len;
-    ngx_hoop_pg_audit_add(&f, "statement", &text);
-    ngx_hoop_pg_audit_add_uint(&f, "statement_bytes", st->bytes);
-
-    if (st->denied) {
-        ngx_str_set(&decision, "denied");
-        ngx_hoop_pg_audit_add(&f, "rule", &st->rule);
-
-    } else {
-        ngx_str_set(&decision, "allowed");
-    }
-
-    ngx_hoop_pg_audit_add(&f, "decision", &decision);
-    ngx_hoop_pg_audit_add_uint(&f, "rows", st->rows);
-    ngx_hoop_pg_audit_add_uint(&f, "duration_ms", ngx_current_msec - st->start);
-
-    if (st->error[0]) {
-        error.data = st->error;
-        error.len = 5;
-        ngx_hoop_pg_audit_add(&f, "error", &error);
-    }
-
-    ngx_hoop_pg_audit_send(s, "statement", &f);
-
-    ngx_destroy_pool(pool);
+    pg_query_free_normalize_result(norm);
 }

@@ -463,12 +463,36 @@ ngx_hoop_pg_authorize(ngx_stream_session_t *s)
     ctx->role_name = role->name;
     ctx->token_id.data = id->token_id;
     ctx->token_id.len = ngx_strlen(id->token_id);
+
+    if (role->review) {
+        /* the profile needs a standing approval: ngx_hoop_pg_review.c */
+        (void) ngx_hoop_pg_review_session(s);
+        return;
+    }
+
+    ngx_hoop_pg_login_proceed(s);
+}
+
+
+/* the login is authorized: on to the server */
+
+void
+ngx_hoop_pg_login_proceed(ngx_stream_session_t *s)
+{
+    ngx_connection_t     *c;
+    ngx_hoop_pg_ctx_t    *ctx;
+    ngx_hoop_identity_t  *id;
+
+    c = s->connection;
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    id = &ctx->identity;
+
     ctx->authenticated = 1;
 
     ngx_log_error(NGX_LOG_INFO, c->log, 0,
                   "hoop pg: \"%V\" (token %s) logged in with role profile "
                   "\"%V\", database \"%V\"",
-                  &id->user, id->token_id, &role->name, &ctx->database);
+                  &id->user, id->token_id, &ctx->role_name, &ctx->database);
 
     ngx_hoop_pg_audit_auth(s, 1, NULL);
 

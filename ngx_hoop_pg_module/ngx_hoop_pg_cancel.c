@@ -20,6 +20,8 @@ typedef struct {
     uint32_t                 real_pid;
     uint32_t                 real_key;
     ngx_atomic_t             busy;
+    ngx_atomic_t             held;          /* a statement awaits review */
+    ngx_atomic_t             cancelled;     /* ... and the client gave up */
     socklen_t                socklen;
     u_char                   sockaddr[NGX_SOCKADDRLEN];
 } ngx_hoop_pg_cancel_node_t;
@@ -207,6 +209,8 @@ ngx_hoop_pg_cancel_register(ngx_stream_session_t *s, u_char *key)
     node->real_pid = ngx_hoop_pg_get_u32(key);
     node->real_key = ngx_hoop_pg_get_u32(key + 4);
     node->busy = 0;
+    node->held = 0;
+    node->cancelled = 0;
     node->socklen = ngx_min(u->peer.socklen, (socklen_t) NGX_SOCKADDRLEN);
     ngx_memcpy(node->sockaddr, u->peer.sockaddr, node->socklen);
 
@@ -250,6 +254,42 @@ ngx_hoop_pg_cancel_unregister(void *data)
     ngx_shmtx_unlock(&zone->shpool->mutex);
 
     ctx->cancel = NULL;
+}
+
+
+/*
+ * A statement of the session is held for review (ngx_hoop_pg_review.c):
+ * its cancel is not for the server (nothing runs there) but for the
+ * review.  The worker holding it polls ngx_hoop_pg_cancel_taken(): the
+ * CancelRequest may arrive in any worker.
+ */
+
+void
+ngx_hoop_pg_cancel_hold(ngx_stream_session_t *s, ngx_uint_t held)
+{
+    ngx_hoop_pg_ctx_t          *ctx;
+    ngx_hoop_pg_cancel_node_t  *node;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    node = ctx->cancel;
+
+    if (node) {
+        node->cancelled = 0;
+        node->held = held;
+    }
+}
+
+
+ngx_uint_t
+ngx_hoop_pg_cancel_taken(ngx_stream_session_t *s)
+{
+    ngx_hoop_pg_ctx_t          *ctx;
+    ngx_hoop_pg_cancel_node_t  *node;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    node = ctx->cancel;
+
+    return node && node->held && node->cancelled;
 }
 
 
@@ -333,6 +373,18 @@ ngx_hoop_pg_cancel_request(ngx_stream_session_t *s, u_char *packet)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     node = ngx_hoop_pg_cancel_lookup(zone, key);
+
+    if (node && node->held) {
+        /* for the review of a held statement: nothing to forward */
+        node->cancelled = 1;
+        ngx_shmtx_unlock(&zone->shpool->mutex);
+
+        ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                      "hoop pg: cancel request for a statement held for "
+                      "review");
+        ngx_hoop_pg_finalize(s, NGX_STREAM_OK);
+        return;
+    }
 
     if (node) {
         busy = node->busy;

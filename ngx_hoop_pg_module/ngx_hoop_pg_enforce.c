@@ -33,8 +33,8 @@
 static size_t ngx_hoop_pg_client_check(ngx_stream_session_t *s,
     ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len, ngx_pool_t *tmp);
 static size_t ngx_hoop_pg_deny(ngx_stream_session_t *s,
-    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len,
-    ngx_hoop_pg_verdict_t *v, ngx_pool_t *tmp);
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len, const char *sqlstate,
+    ngx_str_t *message, ngx_pool_t *tmp);
 static size_t ngx_hoop_pg_marker(ngx_hoop_pg_ctx_t *ctx, ngx_uint_t n,
     u_char *buf);
 static size_t ngx_hoop_pg_rewrite_error(ngx_stream_session_t *s,
@@ -63,8 +63,9 @@ ngx_hoop_pg_client_whole(ngx_stream_session_t *s, u_char type, size_t len)
 
     pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
 
-    return (pscf->policy != NULL || pscf->audit)
-           && (type == 'Q' || type == 'P' || type == 'F');
+    return ((pscf->policy != NULL || pscf->audit)
+            && (type == 'Q' || type == 'P' || type == 'F'))
+           || ngx_hoop_pg_audit_client_whole(s, type, len);
 }
 
 
@@ -74,6 +75,12 @@ ngx_hoop_pg_client_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
 {
     size_t       n;
     ngx_pool_t  *tmp;
+
+    if (msg[0] != 'Q' && msg[0] != 'P' && msg[0] != 'F') {
+        /* Bind, Execute, Sync, Close: for the audit only */
+        ngx_hoop_pg_audit_client(s, msg, len);
+        return len;
+    }
 
     /*
      * what checking one statement needs lives as long as the check: a
@@ -171,9 +178,15 @@ ngx_hoop_pg_client_check(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
 verdict:
 
     if (rc == NGX_OK) {
-        ngx_hoop_pg_audit_statement(s, msg[0], sql, sql ? p - sql : 0, NULL,
+        ngx_hoop_pg_audit_statement(s, msg, sql, sql ? p - sql : 0, NULL,
                                     tmp);
         return len;
+    }
+
+    if (rc == NGX_HOOP_PG_POLICY_REVIEW) {
+        /* held until a human decides: ngx_hoop_pg_review.c */
+        return ngx_hoop_pg_review_hold(s, gate, msg, len, sql,
+                                       sql ? p - sql : 0, &v, tmp);
     }
 
     if (rc != NGX_DECLINED) {
@@ -187,9 +200,20 @@ verdict:
                   "hoop pg: \"%V\" (role profile \"%V\"): '%c' denied by %V",
                   &ctx->identity.user, &ctx->role_name, msg[0], &v.rule);
 
-    ngx_hoop_pg_audit_statement(s, msg[0], sql, sql ? p - sql : 0, &v, tmp);
+    ngx_hoop_pg_audit_statement(s, msg, sql, sql ? p - sql : 0, &v, tmp);
 
-    return ngx_hoop_pg_deny(s, gate, msg, len, &v, tmp);
+    return ngx_hoop_pg_deny(s, gate, msg, len, "42501", &v.message, tmp);
+}
+
+
+/* for a held statement that is not to run (ngx_hoop_pg_review.c) */
+
+size_t
+ngx_hoop_pg_enforce_deny(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
+    u_char *msg, size_t len, const char *sqlstate, ngx_str_t *message,
+    ngx_pool_t *tmp)
+{
+    return ngx_hoop_pg_deny(s, gate, msg, len, sqlstate, message, tmp);
 }
 
 
@@ -201,7 +225,8 @@ verdict:
 
 static size_t
 ngx_hoop_pg_deny(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
-    u_char *msg, size_t len, ngx_hoop_pg_verdict_t *v, ngx_pool_t *tmp)
+    u_char *msg, size_t len, const char *sqlstate, ngx_str_t *message,
+    ngx_pool_t *tmp)
 {
     u_char                *p, *end, *name, *params, *out, *q;
     size_t                 marker_len, name_len, params_len, out_len;
@@ -233,7 +258,8 @@ ngx_hoop_pg_deny(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
     }
 
     d->n = ++ctx->denial_seq;
-    d->message = v->message;
+    d->message = *message;
+    d->sqlstate = sqlstate;
 
     marker_len = ngx_hoop_pg_marker(ctx, d->n, marker);
 
@@ -400,8 +426,8 @@ ngx_hoop_pg_rewrite_error(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
         return len;
     }
 
-    err = ngx_hoop_pg_error_response(s->connection->pool, "ERROR", "42501",
-                                     &d[i].message);
+    err = ngx_hoop_pg_error_response(s->connection->pool, "ERROR",
+                                     d[i].sqlstate, &d[i].message);
     if (err == NULL) {
         ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
         return 0;

@@ -34,7 +34,7 @@ ngx_hoop_pg_gate_run(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate)
     for ( ;; ) {
         b = *gate->buf;
 
-        if (gate->ready >= b->last) {
+        if (gate->ready >= b->last || gate->held) {
             return NGX_OK;
         }
 
@@ -117,6 +117,11 @@ ngx_hoop_pg_gate_run(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate)
 
         if (n == 0) {
             return NGX_ERROR;
+        }
+
+        if (gate->held) {
+            /* nothing of it or after it passes until resumed (skip = n) */
+            return NGX_OK;
         }
 
         gate->ready += n;

@@ -95,6 +95,13 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       0,
       NULL },
 
+    { ngx_string("hoop_pg_review"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_hoop_pg_policy_review,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("hoop_pg_max_statement_size"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -367,6 +374,7 @@ ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc)
     ngx_log_debug1(NGX_LOG_DEBUG_STREAM, s->connection->log, 0,
                    "hoop pg: finalize session: %ui", rc);
 
+    ngx_hoop_pg_audit_unanswered(s);
     ngx_hoop_pg_audit_close(s);
 
     u = s->upstream;
@@ -705,7 +713,7 @@ ngx_hoop_pg_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 /*
  * hoop_pg_role NAME user=USER password=SECRET [database=DB]
- *              [groups=G1,G2,...];
+ *              [groups=G1,G2,...] [review=WINDOW];
  * SECRET is usually vault:NAME.
  */
 
@@ -715,7 +723,7 @@ ngx_hoop_pg_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_hoop_pg_srv_conf_t *pscf = conf;
 
     u_char              *p, *end, *comma;
-    ngx_str_t           *value, *group, password;
+    ngx_str_t           *value, *group, password, arg;
     ngx_uint_t           i;
     ngx_hoop_pg_role_t  *role;
 
@@ -773,6 +781,22 @@ ngx_hoop_pg_role(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         if (ngx_strncmp(value[i].data, "database=", 9) == 0) {
             role->database.data = value[i].data + 9;
             role->database.len = value[i].len - 9;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "review=", 7) == 0) {
+            /* logins need an approval, valid this long once given */
+            arg.data = value[i].data + 7;
+            arg.len = value[i].len - 7;
+
+            role->review = ngx_parse_time(&arg, 1);
+
+            if (role->review == (time_t) NGX_ERROR || role->review == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
             continue;
         }
 

@@ -19,9 +19,17 @@
 /* PostgreSQL's NAMEDATALEN - 1: longer identifiers are truncated */
 #define NGX_HOOP_PG_POLICY_NAME_MAX  63
 
+/* which directive a rule comes from */
+#define NGX_HOOP_PG_RULE_DENY        0
+#define NGX_HOOP_PG_RULE_ALLOW       1
+#define NGX_HOOP_PG_RULE_REVIEW      2
+
+/* hoop_pg_review without timeout= */
+#define NGX_HOOP_PG_REVIEW_TIMEOUT   (5 * 60 * 1000)
+
 
 static char *ngx_hoop_pg_policy_rule(ngx_conf_t *cf, void *conf,
-    ngx_uint_t allow);
+    ngx_uint_t mode);
 static ngx_int_t ngx_hoop_pg_policy_kinds(ngx_conf_t *cf, ngx_str_t *list,
     ngx_uint_t allow, uint32_t *kinds);
 static ngx_array_t *ngx_hoop_pg_policy_names(ngx_conf_t *cf,
@@ -83,14 +91,21 @@ static const ngx_hoop_pg_verdict_t  ngx_hoop_pg_policy_function_call = {
 char *
 ngx_hoop_pg_policy_deny(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    return ngx_hoop_pg_policy_rule(cf, conf, 0);
+    return ngx_hoop_pg_policy_rule(cf, conf, NGX_HOOP_PG_RULE_DENY);
 }
 
 
 char *
 ngx_hoop_pg_policy_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    return ngx_hoop_pg_policy_rule(cf, conf, 1);
+    return ngx_hoop_pg_policy_rule(cf, conf, NGX_HOOP_PG_RULE_ALLOW);
+}
+
+
+char *
+ngx_hoop_pg_policy_review(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    return ngx_hoop_pg_policy_rule(cf, conf, NGX_HOOP_PG_RULE_REVIEW);
 }
 
 
@@ -98,17 +113,20 @@ ngx_hoop_pg_policy_allow(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
  * hoop_pg_deny [statement=K,..] [relation=N,..] [function=N,..]
  *              [where=none] [roles=P,..] [groups=G,..] [message=text];
  * hoop_pg_allow statement=K,.. [roles=P,..] [groups=G,..];
+ * hoop_pg_review (as hoop_pg_deny) [timeout=time];
  */
 
 static char *
-ngx_hoop_pg_policy_rule(ngx_conf_t *cf, void *conf, ngx_uint_t allow)
+ngx_hoop_pg_policy_rule(ngx_conf_t *cf, void *conf, ngx_uint_t mode)
 {
     ngx_hoop_pg_srv_conf_t *pscf = conf;
 
     u_char                     *d;
     size_t                      len;
     ngx_str_t                  *value, arg, message;
-    ngx_uint_t                  i, has_kinds, has_message, *shown, nshown;
+    ngx_msec_t                  timeout;
+    ngx_uint_t                  i, allow, has_kinds, has_message, *shown,
+                                nshown;
     ngx_hoop_pg_policy_t       *p;
     ngx_hoop_pg_policy_rule_t  *r;
 
@@ -125,6 +143,9 @@ ngx_hoop_pg_policy_rule(ngx_conf_t *cf, void *conf, ngx_uint_t allow)
             != NGX_OK
             || ngx_array_init(&p->allow, cf->pool, 2,
                               sizeof(ngx_hoop_pg_policy_rule_t))
+               != NGX_OK
+            || ngx_array_init(&p->review, cf->pool, 2,
+                              sizeof(ngx_hoop_pg_policy_rule_t))
                != NGX_OK)
         {
             return NGX_CONF_ERROR;
@@ -133,12 +154,17 @@ ngx_hoop_pg_policy_rule(ngx_conf_t *cf, void *conf, ngx_uint_t allow)
         pscf->policy = p;
     }
 
-    r = ngx_array_push(allow ? &p->allow : &p->deny);
+    allow = (mode == NGX_HOOP_PG_RULE_ALLOW);
+
+    r = ngx_array_push(allow ? &p->allow
+                       : mode == NGX_HOOP_PG_RULE_REVIEW ? &p->review
+                       : &p->deny);
     if (r == NULL) {
         return NGX_CONF_ERROR;
     }
 
     ngx_memzero(r, sizeof(ngx_hoop_pg_policy_rule_t));
+    timeout = NGX_CONF_UNSET_MSEC;
 
     value = cf->args->elts;
 
@@ -266,6 +292,27 @@ ngx_hoop_pg_policy_rule(ngx_conf_t *cf, void *conf, ngx_uint_t allow)
             continue;
         }
 
+        if (mode == NGX_HOOP_PG_RULE_REVIEW
+            && ngx_strncmp(value[i].data, "timeout=", 8) == 0)
+        {
+            if (timeout != NGX_CONF_UNSET_MSEC) {
+                goto duplicate;
+            }
+
+            arg.data = value[i].data + 8;
+            arg.len = value[i].len - 8;
+
+            timeout = ngx_parse_time(&arg, 0);
+
+            if (timeout == (ngx_msec_t) NGX_ERROR || timeout == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"%V\"", &value[i]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         if (ngx_strncmp(value[i].data, "message=", 8) == 0) {
             if (has_message) {
                 goto duplicate;
@@ -294,9 +341,10 @@ ngx_hoop_pg_policy_rule(ngx_conf_t *cf, void *conf, ngx_uint_t allow)
             && !r->where_none)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "\"hoop_pg_deny\" needs at least one of "
+                               "\"%V\" needs at least one of "
                                "\"statement=\", \"relation=\", "
-                               "\"function=\", \"where=none\"");
+                               "\"function=\", \"where=none\"",
+                               &value[0]);
             return NGX_CONF_ERROR;
         }
 
@@ -338,8 +386,20 @@ ngx_hoop_pg_policy_rule(ngx_conf_t *cf, void *conf, ngx_uint_t allow)
 
     r->rule.len = d - r->rule.data;
 
+    r->timeout = (timeout == NGX_CONF_UNSET_MSEC) ? NGX_HOOP_PG_REVIEW_TIMEOUT
+                                                  : timeout;
+
     if (has_message) {
         r->message = message;
+
+    } else if (mode == NGX_HOOP_PG_RULE_REVIEW) {
+        r->message.len = sizeof("approval required by ") - 1 + r->rule.len;
+        r->message.data = ngx_pnalloc(cf->pool, r->message.len);
+        if (r->message.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_sprintf(r->message.data, "approval required by %V", &r->rule);
 
     } else {
         r->message.len = sizeof("denied by ") - 1 + r->rule.len;
@@ -854,6 +914,8 @@ ngx_hoop_pg_policy_merge(ngx_conf_t *cf, void *prev, void *conf)
         if (ngx_hoop_pg_policy_join(cf->pool, &cp->deny, &pp->deny)
             != NGX_OK
             || ngx_hoop_pg_policy_join(cf->pool, &cp->allow, &pp->allow)
+               != NGX_OK
+            || ngx_hoop_pg_policy_join(cf->pool, &cp->review, &pp->review)
                != NGX_OK)
         {
             return NGX_CONF_ERROR;
@@ -1199,9 +1261,7 @@ ngx_int_t
 ngx_hoop_pg_policy_check_call(void *policy, ngx_hoop_pg_policy_session_t *ps,
     uint32_t oid, ngx_pool_t *pool, ngx_log_t *log, ngx_hoop_pg_verdict_t *v)
 {
-    ngx_uint_t                   i;
     ngx_hoop_pg_policy_t        *p = policy;
-    ngx_hoop_pg_policy_rule_t   *r;
     ngx_hoop_pg_policy_scope_t   sc;
 
     if (p == NULL) {
@@ -1215,19 +1275,12 @@ ngx_hoop_pg_policy_check_call(void *policy, ngx_hoop_pg_policy_session_t *ps,
         goto denied;
     }
 
-    r = p->deny.elts;
-
-    for (i = 0; i < p->deny.nelts; i++) {
-        if (!ngx_hoop_pg_policy_rule_applies(&r[i], ps->role, ps->groups)
-            || r[i].where_none
-            || (r[i].kinds && !(r[i].kinds & NGX_HOOP_PG_K_FUNCTION_CALL)))
-        {
-            continue;
-        }
-
-        v->rule = r[i].rule;
-        v->message = r[i].message;
+    if (ngx_hoop_pg_policy_call_rules(&p->deny, ps, v) == NGX_OK) {
         goto denied;
+    }
+
+    if (ngx_hoop_pg_policy_call_rules(&p->review, ps, v) == NGX_OK) {
+        return NGX_HOOP_PG_POLICY_REVIEW;
     }
 
     return NGX_OK;
@@ -1237,6 +1290,35 @@ denied:
     ngx_log_debug2(NGX_LOG_DEBUG_STREAM, log, 0,
                    "hoop pg policy: FunctionCall of function %uD denied by %V",
                    oid, &v->rule);
+
+    return NGX_DECLINED;
+}
+
+
+/* the first rule of a list that matches a FunctionCall: NGX_OK, *v set */
+
+ngx_int_t
+ngx_hoop_pg_policy_call_rules(ngx_array_t *rules,
+    ngx_hoop_pg_policy_session_t *ps, ngx_hoop_pg_verdict_t *v)
+{
+    ngx_uint_t                  i;
+    ngx_hoop_pg_policy_rule_t  *r;
+
+    r = rules->elts;
+
+    for (i = 0; i < rules->nelts; i++) {
+        if (!ngx_hoop_pg_policy_rule_applies(&r[i], ps->role, ps->groups)
+            || r[i].where_none
+            || (r[i].kinds && !(r[i].kinds & NGX_HOOP_PG_K_FUNCTION_CALL)))
+        {
+            continue;
+        }
+
+        v->rule = r[i].rule;
+        v->message = r[i].message;
+        v->timeout = r[i].timeout;
+        return NGX_OK;
+    }
 
     return NGX_DECLINED;
 }

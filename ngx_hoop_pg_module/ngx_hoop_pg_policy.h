@@ -21,7 +21,16 @@
 typedef struct {
     ngx_str_t       rule;       /* which rule: for logs and the audit */
     ngx_str_t       message;    /* for the client (no secrets, no SQL) */
+    ngx_msec_t      timeout;    /* review: how long a decision may take */
 } ngx_hoop_pg_verdict_t;
+
+
+/*
+ * A statement a hoop_pg_review rule matches (and no deny rule): it waits
+ * for a human decision (ngx_hoop_pg_review.c).  Deny wins over review,
+ * review over allow.
+ */
+#define NGX_HOOP_PG_POLICY_REVIEW  NGX_BUSY
 
 
 /* what the session knows that policy depends on (kept by the relay) */
@@ -40,6 +49,8 @@ char *ngx_hoop_pg_policy_deny(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_hoop_pg_policy_allow(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_hoop_pg_policy_review(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 /* merge time: inherit/validate; prev/conf are ngx_hoop_pg_srv_conf_t */
 char *ngx_hoop_pg_policy_merge(ngx_conf_t *cf, void *prev, void *conf);
@@ -47,8 +58,9 @@ char *ngx_hoop_pg_policy_merge(ngx_conf_t *cf, void *prev, void *conf);
 /*
  * sql: the statement text of a Query or Parse message (not NUL-terminated
  * in the message buffer: len given).  NGX_OK: allowed; NGX_DECLINED:
- * denied, *v filled (from pool); NGX_ERROR: internal failure (the caller
- * denies: fail closed).
+ * denied, *v filled (from pool); NGX_HOOP_PG_POLICY_REVIEW: to be
+ * reviewed, *v filled (rule, message, timeout); NGX_ERROR: internal
+ * failure (the caller denies: fail closed).
  */
 ngx_int_t ngx_hoop_pg_policy_check(void *policy,
     ngx_hoop_pg_policy_session_t *ps, u_char *sql, size_t len,

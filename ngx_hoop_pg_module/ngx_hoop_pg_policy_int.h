@@ -86,6 +86,7 @@ typedef struct {
 
     ngx_str_t                   rule;       /* "hoop_pg_deny ..." */
     ngx_str_t                   message;
+    ngx_msec_t                  timeout;    /* hoop_pg_review */
 } ngx_hoop_pg_policy_rule_t;
 
 
@@ -96,6 +97,7 @@ typedef struct ngx_hoop_pg_policy_stack_s  ngx_hoop_pg_policy_stack_t;
 typedef struct {
     ngx_array_t                 deny;       /* ngx_hoop_pg_policy_rule_t */
     ngx_array_t                 allow;      /* ngx_hoop_pg_policy_rule_t */
+    ngx_array_t                 review;     /* ngx_hoop_pg_policy_rule_t */
 
     /* "<kind>" statements are not allowed: one verdict per kind */
     ngx_hoop_pg_verdict_t       not_listed[NGX_HOOP_PG_K_NKINDS];
@@ -123,6 +125,8 @@ void ngx_hoop_pg_policy_scope(ngx_hoop_pg_policy_t *p, ngx_str_t *role,
     ngx_array_t *groups, ngx_hoop_pg_policy_scope_t *sc);
 ngx_uint_t ngx_hoop_pg_policy_rule_applies(ngx_hoop_pg_policy_rule_t *r,
     ngx_str_t *role, ngx_array_t *groups);
+ngx_int_t ngx_hoop_pg_policy_call_rules(ngx_array_t *rules,
+    ngx_hoop_pg_policy_session_t *ps, ngx_hoop_pg_verdict_t *v);
 ngx_int_t ngx_hoop_pg_policy_parse_name(ngx_pool_t *pool, u_char *p,
     size_t len, ngx_hoop_pg_policy_name_t *n);
 ngx_uint_t ngx_hoop_pg_policy_name_match(ngx_hoop_pg_policy_name_t *rule,

@@ -69,6 +69,9 @@ typedef struct {
 
     ngx_hoop_pg_verdict_t          *v;
     ngx_int_t                       rc;
+
+    /* the first review rule a statement matched: applies if none denies */
+    ngx_hoop_pg_policy_rule_t      *review;
 } ngx_hoop_pg_policy_walk_t;
 
 
@@ -90,6 +93,9 @@ static void ngx_hoop_pg_policy_call(ngx_hoop_pg_policy_walk_t *w,
 static void ngx_hoop_pg_policy_judge(ngx_hoop_pg_policy_walk_t *w,
     const char *name, uint32_t kinds, ngx_uint_t where_none,
     ngx_uint_t r0, ngx_uint_t f0);
+static ngx_hoop_pg_policy_rule_t *ngx_hoop_pg_policy_match(
+    ngx_hoop_pg_policy_walk_t *w, ngx_array_t *rules, uint32_t kinds,
+    ngx_uint_t where_none, ngx_uint_t r0, ngx_uint_t f0);
 static ngx_uint_t ngx_hoop_pg_policy_any(ngx_array_t *rule_names,
     ngx_array_t *seen, ngx_uint_t from);
 static void ngx_hoop_pg_policy_nested(ngx_hoop_pg_policy_walk_t *w,
@@ -245,6 +251,13 @@ ngx_hoop_pg_policy_evaluate(ngx_hoop_pg_policy_scope_t *sc, u_char *sql,
         != NGX_OK)
     {
         return NGX_ERROR;
+    }
+
+    if (w.rc == NGX_OK && w.review) {
+        v->rule = w.review->rule;
+        v->message = w.review->message;
+        v->timeout = w.review->timeout;
+        return NGX_HOOP_PG_POLICY_REVIEW;
     }
 
     return w.rc;
@@ -921,7 +934,11 @@ ngx_hoop_pg_policy_call(ngx_hoop_pg_policy_walk_t *w, yajl_val fc)
 }
 
 
-/* deny rules first (their messages are the users'), then allowed kinds */
+/*
+ * deny rules first (their messages are the users'), then allowed kinds,
+ * then review rules: the walk goes on after a review match, since a later
+ * (nested) statement may still be denied
+ */
 
 static void
 ngx_hoop_pg_policy_judge(ngx_hoop_pg_policy_walk_t *w, const char *name,
@@ -935,9 +952,56 @@ ngx_hoop_pg_policy_judge(ngx_hoop_pg_policy_walk_t *w, const char *name,
 
     sc = w->sc;
     p = sc->policy;
-    r = p->deny.elts;
 
-    for (i = 0; i < p->deny.nelts; i++) {
+    r = ngx_hoop_pg_policy_match(w, &p->deny, kinds, where_none, r0, f0);
+
+    if (r) {
+        w->v->rule = r->rule;
+        w->v->message = r->message;
+        w->rc = NGX_DECLINED;
+        return;
+    }
+
+    denied = kinds & ~sc->allowed;
+
+    if (denied == 0) {
+        if (w->review == NULL) {
+            w->review = ngx_hoop_pg_policy_match(w, &p->review, kinds,
+                                                 where_none, r0, f0);
+        }
+
+        return;
+    }
+
+    if (denied & NGX_HOOP_PG_K_DO) {
+        ngx_hoop_pg_policy_refuse(w, ngx_strcmp(name, "DoStmt") == 0
+                                   ? &ngx_hoop_pg_policy_do
+                                   : &ngx_hoop_pg_policy_opaque);
+        return;
+    }
+
+    for (i = 0; i < NGX_HOOP_PG_K_NKINDS; i++) {
+        if (denied & ((uint32_t) 1 << i)) {
+            break;
+        }
+    }
+
+    ngx_hoop_pg_policy_refuse(w, &p->not_listed[i]);
+}
+
+
+static ngx_hoop_pg_policy_rule_t *
+ngx_hoop_pg_policy_match(ngx_hoop_pg_policy_walk_t *w, ngx_array_t *rules,
+    uint32_t kinds, ngx_uint_t where_none, ngx_uint_t r0, ngx_uint_t f0)
+{
+    ngx_uint_t                   i;
+    ngx_hoop_pg_policy_rule_t   *r;
+    ngx_hoop_pg_policy_scope_t  *sc;
+
+    sc = w->sc;
+    r = rules->elts;
+
+    for (i = 0; i < rules->nelts; i++) {
 
         if ((r[i].kinds && !(r[i].kinds & kinds))
             || (r[i].where_none && !where_none)
@@ -958,32 +1022,10 @@ ngx_hoop_pg_policy_judge(ngx_hoop_pg_policy_walk_t *w, const char *name,
             continue;
         }
 
-        w->v->rule = r[i].rule;
-        w->v->message = r[i].message;
-        w->rc = NGX_DECLINED;
-        return;
+        return &r[i];
     }
 
-    denied = kinds & ~sc->allowed;
-
-    if (denied == 0) {
-        return;
-    }
-
-    if (denied & NGX_HOOP_PG_K_DO) {
-        ngx_hoop_pg_policy_refuse(w, ngx_strcmp(name, "DoStmt") == 0
-                                   ? &ngx_hoop_pg_policy_do
-                                   : &ngx_hoop_pg_policy_opaque);
-        return;
-    }
-
-    for (i = 0; i < NGX_HOOP_PG_K_NKINDS; i++) {
-        if (denied & ((uint32_t) 1 << i)) {
-            break;
-        }
-    }
-
-    ngx_hoop_pg_policy_refuse(w, &p->not_listed[i]);
+    return NULL;
 }
 
 

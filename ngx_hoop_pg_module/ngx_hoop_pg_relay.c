@@ -69,6 +69,7 @@ ngx_hoop_pg_relay_start(ngx_stream_session_t *s)
     ctx->server_gate.from_server = 1;
 
     ngx_hoop_pg_enforce_init(s);
+    ngx_hoop_pg_audit_open(s);
 
     /*
      * Bytes already read from the client: in passthrough mode the
@@ -120,8 +121,8 @@ ngx_hoop_pg_client_handler(ngx_event_t *ev)
     if (ev->timedout) {
         ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
 
-        if (ctx->in_flight) {
-            /* a long query is not idleness: wait for its answer */
+        if (ctx->in_flight || ctx->client_gate.held) {
+            /* a long query or a review is not idleness: wait for it */
             pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
             ev->timedout = 0;
             ngx_add_timer(ev, pscf->idle_timeout);
@@ -266,7 +267,7 @@ ngx_hoop_pg_relay(ngx_stream_session_t *s, ngx_uint_t from_server,
 
     b = *gate->buf;
 
-    if (src->read->eof && b->pos == b->last) {
+    if (src->read->eof && (b->pos == b->last || gate->held)) {
         ngx_log_debug1(NGX_LOG_DEBUG_STREAM, c->log, 0,
                        "hoop pg: %s closed the connection",
                        from_server ? "server" : "client");
@@ -372,9 +373,10 @@ ngx_hoop_pg_server_message(ngx_stream_session_t *s, u_char type, size_t len)
 
     ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
 
+    ngx_hoop_pg_audit_answer(s, type, len);
+
     if (type == 'Z' && ctx->in_flight && --ctx->in_flight == 0) {
         ngx_hoop_pg_cancel_busy(s, 0);
-        ngx_hoop_pg_audit_done(s);
 
         /* every statement sent has been answered */
         if (ctx->denials) {

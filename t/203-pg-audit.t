@@ -20,6 +20,77 @@ BEGIN {
     });
     # a stream of this run only
     $ENV{TEST_NGINX_AUDIT_STREAM} = "hoop:test:audit:$$";
+    $ENV{TEST_NGINX_PG_GW_PORT2} = ($ENV{TEST_NGINX_PG_GW_PORT} // 19432) + 1;
+
+    # hoop-events N FIELD...: waits for N entries in the stream, prints
+    # the statement events (one line each, "-" for a missing field) and a
+    # count of every event type
+    $ENV{HOOP_EVENTS} = $kit->dir . '/hoop-events';
+    open my $out, '>', $ENV{HOOP_EVENTS} or die "hoop-events: $!\n";
+    print $out <<'PERL';
+use strict;
+use warnings;
+use JSON::PP ();
+
+my ($want, @fields) = @ARGV;
+my $vault = do {
+    local $/;
+    open my $f, '<', $ENV{TEST_NGINX_VAULT} or die "vault: $!\n";
+    JSON::PP::decode_json(<$f>);
+};
+$ENV{REDISCLI_AUTH} = $vault->{redis};
+my @r = ('redis-cli', '-p', $ENV{TEST_NGINX_REDIS_PORT}, '--no-auth-warning');
+my $stream = $ENV{TEST_NGINX_AUDIT_STREAM};
+
+# events are shipped asynchronously: wait for the last one
+for (1 .. 100) {
+    my $n = `@r XLEN $stream`;
+    last if $n >= $want;
+    select undef, undef, undef, 0.05;
+}
+
+open my $in, '-|', @r, '--raw', 'XRANGE', $stream, '-', '+' or die;
+my (@events, $cur);
+while (my $l = <$in>) {
+    chomp $l;
+    if ($l =~ /^\d+-\d+$/) { push @events, $cur = {}; next }
+    my $v = <$in> // last;
+    chomp $v;
+    $cur->{$l} = $v;
+}
+my %types;
+for my $e (@events) {
+    $types{$e->{type}}++;
+    next unless $e->{type} eq 'statement';
+    print join(' ', map { "$_=" . ($e->{$_} // '-') } @fields), "\n";
+}
+print join(' ', map { "$_:$types{$_}" } sort keys %types), "\n";
+PERL
+    close $out;
+
+    # pg-send: a transcript (HoopPgWire notation) sent at once, read to the
+    # end; prints the answers' types, one line
+    $ENV{HOOP_PG_SEND} = $kit->dir . '/pg-send';
+    open $out, '>', $ENV{HOOP_PG_SEND} or die "pg-send: $!\n";
+    print $out <<'PERL';
+use strict;
+use warnings;
+use IO::Socket::INET ();
+use HoopPgWire ();
+
+my ($port) = @ARGV;
+my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port")
+    or die "pg-send: connect: $!\n";
+my $text = do { local $/; <STDIN> };
+$text =~ s/\$(\w+)/$ENV{$1}/g;
+print $s HoopPgWire::encode($text);
+my $got = '';
+1 while $s->sysread($got, 65536, length $got);
+print join(' ', map { /^ErrorResponse/ ? $_ : /^(\w+)/ ? $1 : () }
+                grep { !/^(?:ParameterStatus|BackendKeyData|Authentication)/ }
+                HoopPgWire::decode($got)), "\n";
+PERL
+    close $out;
 }
 
 use Test::Nginx::Socket 'no_plan';
@@ -55,6 +126,18 @@ stream {
         hoop_pg_deny statement=drop "message=no DDL via the gateway";
         hoop_audit on;
     }
+
+    # wire transcripts: plaintext token login (loopback only)
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT2;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role writer user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+        hoop_audit on;
+    }
 }
 CONF
 });
@@ -74,7 +157,7 @@ PGPASSWORD=$TOKEN_SRE psql -X -At "user=writer dbname=hoop_test sslmode=require"
 PGPASSWORD=$TOKEN_ENG psql -X -At "user=writer dbname=hoop_test sslmode=require" -c "SELECT 1" 2> /dev/null
 # events are shipped asynchronously: wait for the last one
 for i in $(seq 50); do
-    [ "$($R XLEN $TEST_NGINX_AUDIT_STREAM)" -ge 7 ] && break; sleep 0.1
+    [ "$($R XLEN $TEST_NGINX_AUDIT_STREAM)" -ge 8 ] && break; sleep 0.1
 done
 $R --raw XRANGE $TEST_NGINX_AUDIT_STREAM - + > /tmp/hoop-audit-$$.txt
 perl -e '
@@ -102,6 +185,7 @@ rm -f /tmp/hoop-audit-$$.txt
 --- client_exit: 0
 --- client_output
 type=auth.ok user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=- rule=- statement=- rows=- error=- reason=-
+type=session.open user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=- rule=- statement=- rows=- error=- reason=-
 type=statement user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=allowed rule=- statement=SELECT count(*) FROM people WHERE email = $1 rows=1 error=- reason=-
 type=statement user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=allowed rule=- statement=SELECT $1/$2 rows=0 error=22012 reason=-
 type=statement user=u-1 email=ana@example.com groups=sre role=writer database=hoop_test db_user=app_scram decision=allowed rule=- statement=SELECT id FROM people WHERE id <= $1 rows=3 error=- reason=-
@@ -110,4 +194,153 @@ type=session.close user=u-1 email=ana@example.com groups=sre role=writer databas
 type=auth.failed user=u-2 email=- groups=eng role=writer database=hoop_test db_user=- decision=- rule=- statement=- rows=- error=- reason="u-2" may not use role profile "writer"
 0
 0
+8
+
+
+
+=== TEST 4: pgbench -M extended and -M prepared: one event per executed statement with its rows; a prepared statement's Parse once, its Executes named after it
+pgbench runs the script twice per mode (the text as sent, with its
+semicolon).  "id <= 5" returns ids 1..5 (5 rows), "id BETWEEN 2 AND 4" 3
+rows.  With -M prepared each command is prepared (named) just before its
+first execution.
+--- client
+export REDISCLI_AUTH=$(perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; print decode_json(<$f>)->{redis}' $TEST_NGINX_VAULT)
+redis-cli -p $TEST_NGINX_REDIS_PORT --no-auth-warning DEL $TEST_NGINX_AUDIT_STREAM > /dev/null
+S=$(mktemp)
+printf 'SELECT id FROM people WHERE id <= 5;\nSELECT id FROM people WHERE id BETWEEN 2 AND 4;\n' > $S
+for mode in extended prepared; do
+    PGSSLMODE=require PGPASSWORD=$TOKEN_SRE pgbench -n -t 2 -M $mode -f $S \
+        -U writer hoop_test > /dev/null 2>&1 || echo "pgbench -M $mode failed"
+done
+rm -f $S
+# pgbench connects once more before its client: 2 sessions per run, each
+# auth.ok, session.open, session.close; 10 statement events
+perl $HOOP_EVENTS 22 protocol statement_name statement rows error \
+    | sed -E 's/statement_name=P[_0-9]+/statement_name=<P>/'
+--- client_output
+protocol=execute statement_name=- statement=SELECT id FROM people WHERE id <= $1; rows=5 error=-
+protocol=execute statement_name=- statement=SELECT id FROM people WHERE id BETWEEN $1 AND $2; rows=3 error=-
+protocol=execute statement_name=- statement=SELECT id FROM people WHERE id <= $1; rows=5 error=-
+protocol=execute statement_name=- statement=SELECT id FROM people WHERE id BETWEEN $1 AND $2; rows=3 error=-
+protocol=parse statement_name=<P> statement=SELECT id FROM people WHERE id <= $1; rows=0 error=-
+protocol=execute statement_name=<P> statement=SELECT id FROM people WHERE id <= $1; rows=5 error=-
+protocol=parse statement_name=<P> statement=SELECT id FROM people WHERE id BETWEEN $1 AND $2; rows=0 error=-
+protocol=execute statement_name=<P> statement=SELECT id FROM people WHERE id BETWEEN $1 AND $2; rows=3 error=-
+protocol=execute statement_name=<P> statement=SELECT id FROM people WHERE id <= $1; rows=5 error=-
+protocol=execute statement_name=<P> statement=SELECT id FROM people WHERE id BETWEEN $1 AND $2; rows=3 error=-
+auth.ok:4 session.close:4 session.open:4 statement:10
+
+
+
+=== TEST 5: DBD::Pg server-prepared statements: each execute recorded with the prepared text, its rows and its error
+The statement "id <= ?" executed with 3 and 7 returns 3 and 7 rows; the
+division executed with 0 fails with 22012 (division_by_zero) and with 4
+returns one row.  DBD::Pg (pg_switch_prepared 2) runs a statement's first
+execution unnamed and prepares it by name for the second: so the first
+execute carries no statement name, and the named Parse comes before the
+second.  Normalized, 100 becomes $2 (the client's $1 is taken).
+--- client
+export REDISCLI_AUTH=$(perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; print decode_json(<$f>)->{redis}' $TEST_NGINX_VAULT)
+redis-cli -p $TEST_NGINX_REDIS_PORT --no-auth-warning DEL $TEST_NGINX_AUDIT_STREAM > /dev/null
+perl -MDBI -e '
+    my $dbh = DBI->connect("dbi:Pg:dbname=hoop_test;host=127.0.0.1;port=$ENV{PGPORT};sslmode=require",
+                           "writer", $ENV{TOKEN_SRE},
+                           { RaiseError => 0, PrintError => 0, AutoCommit => 1 })
+        or die "connect: $DBI::errstr\n";
+    my $sth = $dbh->prepare("SELECT id FROM people WHERE id <= ?");
+    for my $n (3, 7) { $sth->execute($n); my $r = $sth->fetchall_arrayref; print scalar(@$r), "\n" }
+    my $div = $dbh->prepare("SELECT 100 / ?::int");
+    $div->execute(0) and die "no error\n"; print $div->state, "\n";
+    $div->execute(4); print $div->fetchrow_array, "\n";
+    $div->finish;
+    $dbh->disconnect;
+'
+perl $HOOP_EVENTS 9 protocol statement_name statement rows error \
+    | sed -E 's/statement_name=dbdpg_p[0-9]+_([0-9]+)/statement_name=dbdpg_\1/'
+--- client_output
+3
 7
+22012
+25
+protocol=execute statement_name=- statement=SELECT id FROM people WHERE id <= $1 rows=3 error=-
+protocol=parse statement_name=dbdpg_1 statement=SELECT id FROM people WHERE id <= $1 rows=0 error=-
+protocol=execute statement_name=dbdpg_1 statement=SELECT id FROM people WHERE id <= $1 rows=7 error=-
+protocol=execute statement_name=- statement=SELECT $2 / $1::int rows=0 error=22012
+protocol=parse statement_name=dbdpg_2 statement=SELECT $2 / $1::int rows=0 error=-
+protocol=execute statement_name=dbdpg_2 statement=SELECT $2 / $1::int rows=1 error=-
+auth.ok:1 session.close:1 session.open:1 statement:6
+
+
+
+=== TEST 6: a pipeline (one write, one Sync): each Execute gets its own answer; after the error the rest of the Sync is skipped; a simple Query sums its statements; a portal suspended then resumed
+generate_series(1,4) gives 4 rows; 1/0 fails at execution; "SELECT 2"
+after it in the same Sync is skipped by the server (no answer).  The
+Query's two statements return 1 and 2 rows (3).  Portal p over 10 rows:
+4 rows then suspended, then the other 6 ("SELECT 6").
+--- client
+export REDISCLI_AUTH=$(perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; print decode_json(<$f>)->{redis}' $TEST_NGINX_VAULT)
+redis-cli -p $TEST_NGINX_REDIS_PORT --no-auth-warning DEL $TEST_NGINX_AUDIT_STREAM > /dev/null
+perl $HOOP_PG_SEND $TEST_NGINX_PG_GW_PORT2 <<'PG'
+StartupMessage user=writer database=hoop_test
+PasswordMessage "$TOKEN_SRE"
+Parse "" "SELECT g FROM generate_series(1, 4) g"
+Bind "" ""
+Execute ""
+Parse "" "SELECT 1/0"
+Bind "" ""
+Execute ""
+Parse "" "SELECT 2"
+Bind "" ""
+Execute ""
+Sync
+Query "SELECT 1; SELECT 2 UNION SELECT 3"
+Parse q "SELECT * FROM generate_series(1, 10)"
+Bind p q
+Execute p 4
+Execute p 0
+Sync
+Terminate
+PG
+perl $HOOP_EVENTS 10 protocol statement_name statement rows error skipped suspended
+--- client_output
+ReadyForQuery ParseComplete BindComplete DataRow DataRow DataRow DataRow CommandComplete ParseComplete ErrorResponse S=ERROR C=22012 M="division by zero" ReadyForQuery RowDescription DataRow CommandComplete RowDescription DataRow DataRow CommandComplete ReadyForQuery ParseComplete BindComplete DataRow DataRow DataRow DataRow PortalSuspended DataRow DataRow DataRow DataRow DataRow DataRow CommandComplete ReadyForQuery
+protocol=execute statement_name=- statement=SELECT g FROM generate_series($1, $2) g rows=4 error=- skipped=- suspended=-
+protocol=execute statement_name=- statement=SELECT $1/$2 rows=0 error=22012 skipped=- suspended=-
+protocol=execute statement_name=- statement=SELECT $1 rows=0 error=- skipped=1 suspended=-
+protocol=query statement_name=- statement=SELECT $1; SELECT $2 UNION SELECT $3 rows=3 error=- skipped=- suspended=-
+protocol=parse statement_name=q statement=SELECT * FROM generate_series($1, $2) rows=0 error=- skipped=- suspended=-
+protocol=execute statement_name=q statement=SELECT * FROM generate_series($1, $2) rows=4 error=- skipped=- suspended=1
+protocol=execute statement_name=q statement=SELECT * FROM generate_series($1, $2) rows=6 error=- skipped=- suspended=-
+auth.ok:1 session.close:1 session.open:1 statement:7
+
+
+
+=== TEST 7: a pipeline deeper than the gateway tracks (128 statements in flight): every statement is recorded, those beyond the bound at once and marked untracked
+One Parse and 130 Executes of "SELECT 1" in one Sync, then a Query,
+all in one write: the Parse and 127 Executes fill the 128 places and are
+recorded with their rows (1 each); the other 3 Executes, and the Query
+behind them, are recorded at once without result fields.
+--- client
+export REDISCLI_AUTH=$(perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; print decode_json(<$f>)->{redis}' $TEST_NGINX_VAULT)
+redis-cli -p $TEST_NGINX_REDIS_PORT --no-auth-warning DEL $TEST_NGINX_AUDIT_STREAM > /dev/null
+{
+    echo 'StartupMessage user=writer database=hoop_test'
+    echo 'PasswordMessage "$TOKEN_SRE"'
+    echo 'Parse "" "SELECT 1"'
+    for i in $(seq 130); do echo 'Bind "" ""'; echo 'Execute ""'; done
+    echo Sync
+    echo 'Query "SELECT 5"'
+    echo Terminate
+} | perl $HOOP_PG_SEND $TEST_NGINX_PG_GW_PORT2 | tr ' ' '\n' | sort | uniq -c | sed 's/^ *//'
+perl $HOOP_EVENTS 135 protocol rows untracked | sort | uniq -c | sed 's/^ *//'
+--- client_output
+130 BindComplete
+131 CommandComplete
+131 DataRow
+1 ParseComplete
+3 ReadyForQuery
+1 RowDescription
+1 auth.ok:1 session.close:1 session.open:1 statement:131
+3 protocol=execute rows=- untracked=1
+127 protocol=execute rows=1 untracked=-
+1 protocol=query rows=- untracked=1
