@@ -2,11 +2,15 @@
 /*
  * ngx_hoop_review_http_module: reviews on the HTTP side.
  *
- *   hoop_review [name=SCOPE] [window=1h] [timeout=10m] [api=URI] | off;
+ *   hoop_review [name=SCOPE] [window=1h] [timeout=10m] [api=URI] [hold]
+ *               | off;
  *       a request needs an approved review of its identity for the
  *       location: without one it gets 403 naming the review (created on
  *       the first attempt, reused by retries); once approved, the same
- *       identity passes for the window.  Runs after the access phase, so
+ *       identity passes for the window.  With "hold", each request waits
+ *       for a review of its own instead (as a held statement does):
+ *       approved -> it proceeds, rejected or timed out -> 403, the client
+ *       going away withdraws the review.  Runs after the access phase, so
  *       after hoop_auth.  Redis unreachable: 503.
  *
  *   hoop_api;                      the approvers' and auditors' JSON API
@@ -30,6 +34,7 @@
 typedef struct {
     ngx_hoop_review_t          *rv;
     ngx_hoop_review_outcome_e   outcome;
+    ngx_str_t                   reason;
     u_char                      id[NGX_HOOP_REVIEW_ID_LEN];
     unsigned                    waiting:1;
     unsigned                    done:1;
@@ -41,6 +46,9 @@ static void ngx_hoop_review_http_decided(ngx_hoop_review_t *rv,
     ngx_hoop_review_outcome_e outcome, ngx_str_t *reason, void *data);
 static ngx_int_t ngx_hoop_review_http_refuse(ngx_http_request_t *r,
     ngx_hoop_review_loc_conf_t *rlcf, ngx_hoop_review_http_ctx_t *ctx);
+static ngx_int_t ngx_hoop_review_http_denied(ngx_http_request_t *r,
+    ngx_hoop_review_http_ctx_t *ctx);
+static void ngx_hoop_review_http_test_reading(ngx_http_request_t *r);
 static void *ngx_hoop_review_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_hoop_review_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -149,6 +157,11 @@ ngx_hoop_review_http_handler(ngx_http_request_t *r)
             rc = ngx_hoop_review_http_refuse(r, rlcf, ctx);
             break;
 
+        case NGX_HOOP_REVIEW_REJECTED:
+        case NGX_HOOP_REVIEW_EXPIRED:
+            rc = ngx_hoop_review_http_denied(r, ctx);
+            break;
+
         default:
             rc = ngx_hoop_review_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "the review store is "
@@ -194,8 +207,16 @@ ngx_hoop_review_http_handler(ngx_http_request_t *r)
     p = ngx_cpymem(p, r->uri.data, r->uri.len);
     req.text.len = p - req.text.data;
 
-    rv = ngx_hoop_review_gate(r->connection->log, &req,
-                              ngx_hoop_review_http_decided, r);
+    if (rlcf->hold) {
+        ngx_str_set(&req.rule, "hold");
+        req.session = r->connection->addr_text;
+        rv = ngx_hoop_review_request(r->connection->log, &req,
+                                     ngx_hoop_review_http_decided, r);
+
+    } else {
+        rv = ngx_hoop_review_gate(r->connection->log, &req,
+                                  ngx_hoop_review_http_decided, r);
+    }
 
     if (rv == NULL) {
         rc = ngx_hoop_review_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -207,6 +228,18 @@ ngx_hoop_review_http_handler(ngx_http_request_t *r)
     ctx->rv = rv;
     ctx->waiting = 1;
     ngx_http_set_ctx(r, ctx, ngx_hoop_review_http_module);
+
+    if (rlcf->hold) {
+        /* the review id goes out at once, the response when decided */
+        ngx_memcpy(ctx->id, ngx_hoop_review_id(rv)->data,
+                   NGX_HOOP_REVIEW_ID_LEN);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "hoop review: request held for review %*s",
+                      (size_t) NGX_HOOP_REVIEW_ID_LEN, ctx->id);
+
+        r->read_event_handler = ngx_hoop_review_http_test_reading;
+    }
 
     /* the reply always comes (command timeout): hold the request */
     r->main->count++;
@@ -244,6 +277,13 @@ ngx_hoop_review_http_decided(ngx_hoop_review_t *rv,
         id = ngx_hoop_review_id(rv);
         ngx_memcpy(ctx->id, id->data, NGX_HOOP_REVIEW_ID_LEN);
     }
+
+    if (reason->len) {
+        ctx->reason.data = ngx_pstrdup(r->pool, reason);
+        ctx->reason.len = ctx->reason.data ? reason->len : 0;
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "hoop review: gate outcome %d", (int) outcome);
@@ -303,6 +343,100 @@ ngx_hoop_review_http_refuse(ngx_http_request_t *r,
                     (size_t) NGX_HOOP_REVIEW_ID_LEN, ctx->id);
 
     return ngx_hoop_review_send_json(r, NGX_HTTP_FORBIDDEN, body, p - body);
+}
+
+
+/* a held request: rejected (with the approver's comment) or timed out */
+
+static ngx_int_t
+ngx_hoop_review_http_denied(ngx_http_request_t *r,
+    ngx_hoop_review_http_ctx_t *ctx)
+{
+    u_char  *p, *body;
+    size_t   len;
+
+    len = sizeof("{\"error\":\"review \",\"review\":\"\","
+                 "\"reason\":\"\"}\n") + sizeof("rejected")
+          + NGX_HOOP_REVIEW_ID_LEN
+          + ngx_escape_json(NULL, ctx->reason.data, ctx->reason.len)
+          + ctx->reason.len;
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(body, "{\"error\":\"review %s\",\"review\":\"%*s\","
+                    "\"reason\":\"",
+                    ctx->outcome == NGX_HOOP_REVIEW_REJECTED ? "rejected"
+                                                             : "expired",
+                    (size_t) NGX_HOOP_REVIEW_ID_LEN, ctx->id);
+    p = (u_char *) ngx_escape_json(p, ctx->reason.data, ctx->reason.len);
+    p = ngx_cpymem(p, "\"}\n", 3);
+
+    return ngx_hoop_review_send_json(r, NGX_HTTP_FORBIDDEN, body, p - body);
+}
+
+
+/* a held request whose client goes away withdraws its review */
+
+static void
+ngx_hoop_review_http_test_reading(ngx_http_request_t *r)
+{
+    int                          n;
+    char                         buf[1];
+    ngx_err_t                    err;
+    ngx_event_t                 *rev;
+    ngx_connection_t            *c;
+    ngx_hoop_review_http_ctx_t  *ctx;
+    ngx_str_t                    reason = ngx_string("client closed");
+
+    c = r->connection;
+    rev = c->read;
+    ctx = ngx_http_get_module_ctx(r, ngx_hoop_review_http_module);
+
+    if (ctx == NULL || !ctx->waiting) {
+        return;
+    }
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        return;
+    }
+#endif
+
+    n = recv(c->fd, buf, 1, MSG_PEEK);
+
+    if (n > 0) {
+        /* pipelined bytes: not our business until the response */
+        return;
+    }
+
+    if (n == -1) {
+        err = ngx_socket_errno;
+
+        if (err == NGX_EAGAIN) {
+            if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+                goto closed;
+            }
+
+            return;
+        }
+    }
+
+closed:
+
+    ngx_log_error(NGX_LOG_INFO, c->log, 0,
+                  "hoop review: client closed, review %*s withdrawn",
+                  (size_t) NGX_HOOP_REVIEW_ID_LEN, ctx->id);
+
+    ngx_hoop_review_withdraw(ctx->rv, &reason);
+
+    ctx->rv = NULL;
+    ctx->waiting = 0;
+    r->main->count--;
+
+    ngx_http_finalize_request(r, NGX_HTTP_CLIENT_CLOSED_REQUEST);
 }
 
 
@@ -450,6 +584,7 @@ ngx_hoop_review_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         conf->window = prev->window;
         conf->timeout = prev->timeout;
         conf->api = prev->api;
+        conf->hold = prev->hold;
     }
 
     ngx_conf_merge_value(conf->review, prev->review, 0);
@@ -518,6 +653,11 @@ ngx_hoop_review(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             rlcf->timeout = ms;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "hold") == 0) {
+            rlcf->hold = 1;
             continue;
         }
 

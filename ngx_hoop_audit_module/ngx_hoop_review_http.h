@@ -23,6 +23,7 @@ typedef struct {
     time_t                      window;     /* 0: hoop_review_window */
     ngx_msec_t                  timeout;    /* 0: hoop_review_timeout */
     ngx_str_t                   api;        /* for the hint in the 403 */
+    ngx_flag_t                  hold;       /* a review per request */
 
     ngx_flag_t                  self_approve;
     ngx_array_t                *approvers;  /* of ngx_str_t */

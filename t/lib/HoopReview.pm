@@ -1,0 +1,198 @@
+package HoopReview;
+
+# Helpers for the review suites (t/410-review-store.t, t/420-api.t,
+# t/430-http-review.t): identities, HTTP calls to the gateway under test,
+# held requests on raw sockets, the shared test Redis, and a "--- review"
+# block section: Perl run once nginx is up, whose out() lines must equal
+# "--- review_output".
+#
+#   use lib 't/lib';
+#   use HoopReview;           # before Test::Nginx::Socket: sets up keys
+#   use Test::Nginx::Socket 'no_plan';
+#   HoopReview::install();    # the section handlers
+#   run_tests();
+
+use strict;
+use warnings;
+
+use HoopToken;
+use HTTP::Tiny;
+use IO::Select;
+use IO::Socket::INET;
+use JSON::PP ();
+use Redis;
+
+use Exporter 'import';
+our @EXPORT = qw(out token api api_post get_as hold_start hold_finish
+                 redis wait_until clean_reviews events pending_ids
+                 json url);
+
+our ($kit, @OUT, $PW, $PORT);
+
+sub setup {
+    $kit = HoopToken->standard;
+    $ENV{TEST_NGINX_HOOP_JWKS} = $kit->write_jwks('jwks.json');
+    $ENV{TEST_NGINX_HOOP_ISS} = $kit->issuer;
+
+    open my $fh, '<', $ENV{TEST_NGINX_VAULT}
+        or die "cannot read the vault $ENV{TEST_NGINX_VAULT}: $!\n";
+    local $/;
+    $PW = JSON::PP->new->decode(<$fh>)->{redis}
+        // die "no \"redis\" secret in the vault\n";
+}
+
+sub out { push @OUT, join '', @_ }
+
+# identities: alice and bob are engineers, carol approves (group "sec")
+my %who = (
+    alice => { email => 'alice@example.com', groups => ['eng'] },
+    bob   => { email => 'bob@example.com',   groups => ['eng'] },
+    carol => { email => 'carol@example.com', groups => ['sec', 'eng'] },
+);
+
+sub token {
+    my ($name) = @_;
+    my $c = $who{$name} // die "who is $name?\n";
+    return $kit->token(claims => { sub => $name, %$c });
+}
+
+sub port { $PORT // $ENV{TEST_NGINX_SERVER_PORT} // 1984 }
+
+sub url { "http://127.0.0.1:" . ($_[1] // port()) . $_[0] }
+
+sub json { JSON::PP->new->canonical->decode($_[0]) }
+
+sub http { HTTP::Tiny->new(timeout => 20) }
+
+# GET as someone (undef: no token); returns HTTP::Tiny's response
+sub get_as {
+    my ($name, $path, $port) = @_;
+    my %h = $name ? (Authorization => 'Bearer ' . token($name)) : ();
+    my $res = http()->get(url($path, $port), { headers => \%h });
+    $res->{content} =~ s/\n\z//;
+    return $res;
+}
+
+# GET .../api<path> as someone: [status, decoded body]
+sub api {
+    my ($name, $path, $port) = @_;
+    my $res = get_as($name, "/api$path", $port);
+    my $body = eval { json($res->{content}) } // $res->{content};
+    return [$res->{status}, $body];
+}
+
+sub api_post {
+    my ($name, $path, $content, $port) = @_;
+    my %h = $name ? (Authorization => 'Bearer ' . token($name)) : ();
+    $h{'Content-Type'} = 'application/json' if defined $content;
+    my $res = http()->post(url("/api$path", $port),
+                           { headers => \%h,
+                             defined $content ? (content => $content) : () });
+    my $body = eval { json($res->{content}) } // $res->{content};
+    return [$res->{status}, $body];
+}
+
+# a request that waits (hoop_review hold): sent now, read later
+sub hold_start {
+    my ($name, $path, $port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1:' . ($port // port()))
+        or die "connect: $!\n";
+    print {$s} "GET $path HTTP/1.0\r\nHost: localhost\r\n"
+               . "Authorization: Bearer " . token($name) . "\r\n\r\n";
+    return $s;
+}
+
+# "status body" of a held request's response (20 s at most)
+sub hold_finish {
+    my ($s) = @_;
+    my $sel = IO::Select->new($s);
+    my $buf = '';
+    while ($sel->can_read(20)) {
+        my $n = sysread $s, $buf, 65536, length $buf;
+        last unless $n;
+    }
+    close $s;
+    my ($status) = $buf =~ m{^HTTP/1\.\d (\d+)};
+    my ($head, $body) = split /\r\n\r\n/, $buf, 2;
+    $body //= '';
+    $body =~ s/\n\z//;
+    return (($status // 'none') . " $body", $head // '');
+}
+
+sub redis {
+    return Redis->new(server => "127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT}",
+                      password => $PW, reconnect => 0);
+}
+
+# polls (50 ms .. 20 s) until the code returns true; dies with $what
+sub wait_until {
+    my ($code, $what) = @_;
+    for (1 .. 400) {
+        return 1 if eval { $code->() };
+        select undef, undef, undef, 0.05;
+    }
+    die "timed out waiting for $what\n";
+}
+
+sub clean_reviews {
+    my $r = redis();
+    for my $pat ('hoop:review:*', 'hoop:reviews*', 'hoop:grant:*',
+                 'hoop:session:*', 'hoop:sessions')
+    {
+        my @k = $r->keys($pat);
+        $r->del(@k) if @k;
+    }
+}
+
+sub pending_ids {
+    my @ids = redis()->zrange('hoop:reviews:pending', 0, -1);
+    return wantarray ? @ids : scalar @ids;
+}
+
+# the audit stream's entries as hashes, oldest first
+sub events {
+    my ($key) = @_;
+    my @events;
+    for my $entry (@{ redis()->xrange($key, '-', '+') }) {
+        push @events, { @{ $entry->[1] } };
+    }
+    return @events;
+}
+
+sub install {
+    Test::Nginx::Socket::add_block_preprocessor(sub {
+        my $block = shift;
+
+        return unless defined $block->review;
+
+        $block->set_value('config', ($block->config // '')
+                          . "\nlocation = /hoop-review-test { return 204; }\n");
+        $block->set_value('request', 'GET /hoop-review-test');
+        $block->set_value('error_code', 204);
+    });
+
+    Test::Nginx::Socket::add_response_body_check(sub {
+        my ($block, $body, $req_idx, $repeated_req_idx, $dry_run) = @_;
+
+        return unless defined $block->review;
+
+        my $name = $block->name;
+
+        if ($dry_run) {
+            SKIP: { Test::More::skip("$name - review: dry run", 1); }
+            return;
+        }
+
+        @OUT = ();
+        my $ok = eval "package main; " . $block->review;
+        my $err = $@;
+        my $got = join '', map { "$_\n" } @OUT;
+        $got .= "died: $err" if !$ok && $err;
+
+        my $want = $block->review_output // '';
+
+        Test::More::is($got, $want, "$name - review output");
+    });
+}
+
+1;
