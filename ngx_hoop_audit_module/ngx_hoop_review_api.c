@@ -48,6 +48,7 @@ typedef struct {
     ngx_str_t                   cursor_score;
     ngx_str_t                   cursor_id;
     ngx_hoop_identity_t        *identity;
+    const char                 *error;      /* for a status to send */
 } ngx_hoop_api_ctx_t;
 
 
@@ -101,7 +102,12 @@ ngx_hoop_api_handler(ngx_http_request_t *r)
     ngx_http_set_ctx(r, ctx, ngx_hoop_review_http_module);
 
     rc = ngx_hoop_api_route(r, ctx);
+
     if (rc != NGX_OK) {
+        if (ctx->error) {
+            return ngx_hoop_review_send_error(r, rc, ctx->error);
+        }
+
         return rc;
     }
 
@@ -131,7 +137,8 @@ ngx_hoop_api_handler(ngx_http_request_t *r)
     rc = ngx_hoop_api_send(r, ctx);
 
     if (rc != NGX_OK) {
-        return rc;
+        return ctx->error ? ngx_hoop_review_send_error(r, rc, ctx->error)
+                          : rc;
     }
 
     r->main->count++;
@@ -252,8 +259,8 @@ ngx_hoop_api_route(ngx_http_request_t *r, ngx_hoop_api_ctx_t *ctx)
 
 not_found:
 
-    return ngx_hoop_review_send_error(r, NGX_HTTP_NOT_FOUND,
-                                      "no such API endpoint");
+    ctx->error = "no such API endpoint";
+    return NGX_HTTP_NOT_FOUND;
 }
 
 
@@ -271,8 +278,8 @@ ngx_hoop_api_args(ngx_http_request_t *r, ngx_hoop_api_ctx_t *ctx)
         n = ngx_atoi(v.data, v.len);
 
         if (n <= 0 || n > NGX_HOOP_API_MAX_LIMIT) {
-            return ngx_hoop_review_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                              "limit: 1 to 500");
+            ctx->error = "limit: 1 to 500";
+            return NGX_HTTP_BAD_REQUEST;
         }
 
         ctx->limit = n;
@@ -343,13 +350,13 @@ ngx_hoop_api_args(ngx_http_request_t *r, ngx_hoop_api_ctx_t *ctx)
 
 bad_state:
 
-    return ngx_hoop_review_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                      "invalid state");
+    ctx->error = "invalid state";
+    return NGX_HTTP_BAD_REQUEST;
 
 bad_cursor:
 
-    return ngx_hoop_review_send_error(r, NGX_HTTP_BAD_REQUEST,
-                                      "invalid cursor");
+    ctx->error = "invalid cursor";
+    return NGX_HTTP_BAD_REQUEST;
 }
 
 
@@ -486,6 +493,10 @@ ngx_hoop_api_body(ngx_http_request_t *r)
     rc = ngx_hoop_api_send(r, ctx);
 
     if (rc != NGX_OK) {
+        if (ctx->error) {
+            rc = ngx_hoop_review_send_error(r, rc, ctx->error);
+        }
+
         ngx_http_finalize_request(r, rc);
         return;
     }
@@ -611,8 +622,8 @@ ngx_hoop_api_send(ngx_http_request_t *r, ngx_hoop_api_ctx_t *ctx)
     if (ngx_hoop_review_command(argc, argv, argvlen, ngx_hoop_api_reply, r)
         != NGX_OK)
     {
-        return ngx_hoop_review_send_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "the review store is unavailable");
+        ctx->error = "the review store is unavailable";
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
     return NGX_OK;
