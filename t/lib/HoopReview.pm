@@ -18,6 +18,7 @@ use warnings;
 use HoopToken;
 use HTTP::Tiny;
 use IO::Select;
+use File::Temp ();
 use IO::Socket::INET;
 use JSON::PP ();
 use Redis;
@@ -25,7 +26,7 @@ use Redis;
 use Exporter 'import';
 our @EXPORT = qw(out token api api_post get_as hold_start hold_finish
                  redis wait_until clean_reviews events pending_ids
-                 json url);
+                 json url second_start second_stop);
 
 our ($kit, @OUT, $PW, $PORT);
 
@@ -157,6 +158,60 @@ sub events {
         push @events, { @{ $entry->[1] } };
     }
     return @events;
+}
+
+# A second nginx sharing the test Redis: "http { ... }" body given, on
+# $port; the same modules, vault and identity provider as the one under
+# test.  Returns its prefix directory.
+sub second_start {
+    my ($port, $http) = @_;
+    my $dir = File::Temp::tempdir('hoop-second-XXXXXX', TMPDIR => 1,
+                                  CLEANUP => 1);
+    mkdir "$dir/$_" for qw(logs conf html);
+    my $modules = join '', map { "load_module $_;\n" }
+                           split ' ', $ENV{TEST_NGINX_LOAD_MODULES};
+    open my $fh, '>', "$dir/conf/nginx.conf" or die "$dir: $!\n";
+    print {$fh} <<"_EOC_";
+$modules
+worker_processes 1;
+daemon on;
+master_process on;
+user root;
+error_log $dir/logs/error.log info;
+pid $dir/logs/nginx.pid;
+
+hoop_vault file=$ENV{TEST_NGINX_VAULT};
+hoop_oidc test issuer=$ENV{TEST_NGINX_HOOP_ISS} audience=hoop
+               jwks=$ENV{TEST_NGINX_HOOP_JWKS};
+hoop_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT} password=vault:redis;
+hoop_audit_spool $dir/spool;
+
+events { }
+
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:$port;
+        root $dir/html;
+        $http
+    }
+}
+_EOC_
+    close $fh;
+    system($ENV{TEST_NGINX_BINARY}, '-p', "$dir/", '-c', "$dir/conf/nginx.conf",
+           '-q') == 0 or die "the second nginx did not start\n";
+    wait_until(sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") },
+               "the second nginx");
+    return $dir;
+}
+
+sub second_stop {
+    my ($dir) = @_;
+    open my $fh, '<', "$dir/logs/nginx.pid" or return;
+    my $pid = <$fh>;
+    chomp $pid;
+    kill 'QUIT', $pid;
+    wait_until(sub { !kill 0, $pid }, "the second nginx to stop");
 }
 
 sub install {
