@@ -365,7 +365,7 @@ ngx_hoop_pg_policy_rule(ngx_conf_t *cf, void *conf, ngx_uint_t mode)
 
     /* the rule as written: for the audit, logs and default message */
 
-    len = sizeof("hoop_pg_allow") - 1;
+    len = value[0].len;
 
     for (i = 0; i < nshown; i++) {
         len += 1 + value[shown[i]].len;
