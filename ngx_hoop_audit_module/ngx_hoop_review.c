@@ -54,6 +54,10 @@ struct ngx_hoop_review_s {
     ngx_str_t                   sub;
     ngx_str_t                   user;
     ngx_str_t                   session;
+    ngx_str_t                   email;
+    ngx_str_t                   text;
+    ngx_str_t                   rule;
+    ngx_msec_t                  expires;
 
     ngx_hoop_review_handler_pt  handler;
     void                       *data;
@@ -96,7 +100,7 @@ static void ngx_hoop_review_finish(ngx_hoop_review_t *rv,
 static void ngx_hoop_review_release(ngx_hoop_review_t *rv);
 static void ngx_hoop_review_audit(ngx_hoop_review_t *rv, ngx_log_t *log,
     const char *type, const char *state, ngx_str_t *reason,
-    ngx_hoop_review_request_t *req, ngx_msec_t expires);
+    ngx_uint_t requested);
 
 static void ngx_hoop_review_cmd_ready(ngx_hoop_redis_t *rd, void *data);
 static void ngx_hoop_review_cmd_down(ngx_hoop_redis_t *rd, void *data);
@@ -302,7 +306,9 @@ ngx_hoop_review_start(ngx_log_t *log, ngx_hoop_review_request_t *req,
         || ngx_hoop_review_copy(pool, &rv->scope, &req->scope) != NGX_OK
         || ngx_hoop_review_copy(pool, &rv->sub, &id->subject) != NGX_OK
         || ngx_hoop_review_copy(pool, &rv->user, &id->user) != NGX_OK
-        || ngx_hoop_review_copy(pool, &rv->session, &req->session) != NGX_OK)
+        || ngx_hoop_review_copy(pool, &rv->session, &req->session) != NGX_OK
+        || ngx_hoop_review_copy(pool, &rv->email, &id->email) != NGX_OK
+        || ngx_hoop_review_copy(pool, &rv->rule, &req->rule) != NGX_OK)
     {
         goto failed;
     }
@@ -347,6 +353,10 @@ ngx_hoop_review_start(ngx_log_t *log, ngx_hoop_review_request_t *req,
         text.len = NGX_HOOP_REVIEW_MAX_TEXT;
     }
 
+    if (ngx_hoop_review_copy(pool, &rv->text, &text) != NGX_OK) {
+        goto failed;
+    }
+
     timeout = req->timeout ? req->timeout : st->conf->review_timeout;
     window = req->window ? req->window : st->conf->review_window;
 
@@ -356,6 +366,7 @@ ngx_hoop_review_start(ngx_log_t *log, ngx_hoop_review_request_t *req,
 
     now = ngx_hoop_review_now();
     expires = now + timeout;
+    rv->expires = expires;
 
     argc = 0;
 
@@ -445,7 +456,7 @@ ngx_hoop_review_start(ngx_log_t *log, ngx_hoop_review_request_t *req,
         ngx_add_timer(&rv->timer, timeout);
 
         ngx_hoop_review_audit(rv, log, "review.requested", "pending", NULL,
-                              req, expires);
+                              1);
     }
 
     ngx_log_debug3(NGX_LOG_DEBUG_CORE, log, 0,
@@ -639,7 +650,7 @@ ngx_hoop_review_created(ngx_hoop_redis_t *rd, redisReply *reply, void *data)
 
     if (rv->gate) {
         ngx_hoop_review_audit(rv, st->log, "review.requested", "pending",
-                              NULL, NULL, 0);
+                              NULL, 1);
         ngx_hoop_review_finish(rv, NGX_HOOP_REVIEW_PENDING, "", 0);
         return;
     }
@@ -669,7 +680,7 @@ ngx_hoop_review_timeout(ngx_event_t *ev)
         != NGX_OK)
     {
         ngx_hoop_review_audit(rv, rv->store->log, "review.decided",
-                              "expired", NULL, NULL, 0);
+                              "expired", NULL, 0);
         ngx_hoop_review_finish(rv, NGX_HOOP_REVIEW_EXPIRED,
                                "the review timed out", 0);
     }
@@ -704,7 +715,7 @@ ngx_hoop_review_expired(ngx_hoop_redis_t *rd, redisReply *reply, void *data)
     }
 
     ngx_hoop_review_audit(rv, rv->store->log, "review.decided", "expired",
-                          NULL, NULL, 0);
+                          NULL, 0);
     ngx_hoop_review_finish(rv, NGX_HOOP_REVIEW_EXPIRED,
                            "the review timed out", 0);
 }
@@ -737,7 +748,7 @@ ngx_hoop_review_withdraw(ngx_hoop_review_t *rv, ngx_str_t *reason)
 
     if (!rv->gate) {
         ngx_hoop_review_audit(rv, rv->store->log, "review.decided",
-                              "withdrawn", reason, NULL, 0);
+                              "withdrawn", reason, 0);
 
         /* best effort: an unmarked review expires in Redis by itself */
         (void) ngx_hoop_review_decide(rv, "withdrawn", reason,
@@ -922,12 +933,9 @@ ngx_hoop_review_finish(ngx_hoop_review_t *rv,
         ngx_del_timer(&rv->timer);
     }
 
+    /* reason: NUL-terminated, or len bytes (a comment from Redis) */
     text.data = (u_char *) (reason ? reason : "");
-    text.len = len ? len : (reason ? ngx_strlen(reason) : 0);
-
-    if (len == 0 && reason && outcome == NGX_HOOP_REVIEW_REJECTED) {
-        text.len = 0;
-    }
+    text.len = len ? len : ngx_strlen(text.data);
 
     ngx_log_debug2(NGX_LOG_DEBUG_CORE, rv->store->log, 0,
                    "hoop review: %V outcome %d", &rv->id, (int) outcome);
@@ -1013,7 +1021,7 @@ ngx_hoop_review_lost(ngx_event_t *ev)
         rv = ngx_queue_data(q, ngx_hoop_review_t, queue);
 
         ngx_hoop_review_audit(rv, st->log, "review.decided", "failed",
-                              NULL, NULL, 0);
+                              NULL, 0);
         ngx_hoop_review_finish(rv, NGX_HOOP_REVIEW_FAILED,
                                "the review store is unreachable", 0);
     }
@@ -1085,7 +1093,7 @@ ngx_hoop_review_message(ngx_hoop_redis_t *rd, redisReply *reply, void *data)
 static void
 ngx_hoop_review_audit(ngx_hoop_review_t *rv, ngx_log_t *log,
     const char *type, const char *state, ngx_str_t *reason,
-    ngx_hoop_review_request_t *req, ngx_msec_t expires)
+    ngx_uint_t requested)
 {
     ngx_str_t                t;
     ngx_uint_t               n;
@@ -1112,15 +1120,16 @@ ngx_hoop_review_audit(ngx_hoop_review_t *rv, ngx_log_t *log,
         FIELD("reason", *reason);
     }
 
-    if (req) {
-        FIELD("email", req->identity->email);
-        FIELD("text", req->text);
-        FIELD("rule", req->rule);
+    if (requested) {
+        FIELD("email", rv->email);
+        FIELD("text", rv->text);
+        FIELD("rule", rv->rule);
 
         f[n].name.data = (u_char *) "expires";
         f[n].name.len = 7;
         f[n].value.data = exp_text;
-        f[n++].value.len = ngx_sprintf(exp_text, "%M", expires) - exp_text;
+        f[n++].value.len = ngx_sprintf(exp_text, "%M", rv->expires)
+                           - exp_text;
     }
 
 #undef FIELD

@@ -24,6 +24,11 @@ BEGIN {
                                   Listen => 1) or die "no free port: $!\n";
     $ENV{TEST_NGINX_DEAD_PORT} = $s->sockport;
     close $s;
+
+    $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                               Listen => 1) or die "no free port: $!\n";
+    $ENV{TEST_NGINX_OWN_REDIS_PORT} //= $s->sockport;
+    close $s;
 }
 
 use Test::Nginx::Socket 'no_plan';
@@ -331,3 +336,31 @@ gated: 503 {"error":"the review store is unavailable: the request is refused"}
 api: 503 the review store is unavailable
 --- error_log
 hoop review: the review store is not connected
+
+
+
+=== TEST 7: Redis goes away while a request is held: after the grace period it fails closed (503)
+--- main_config
+hoop_vault file=$TEST_NGINX_VAULT;
+hoop_oidc test issuer=$TEST_NGINX_HOOP_ISS audience=hoop
+               jwks=$TEST_NGINX_HOOP_JWKS;
+hoop_redis 127.0.0.1:$TEST_NGINX_OWN_REDIS_PORT password=vault:redis;
+--- config
+location /held/ {
+    hoop_auth oidc=test;
+    hoop_review hold name=held timeout=60s;
+}
+--- review
+own_start();
+wait_until(sub { own_redis()->pubsub('NUMSUB', 'hoop:review:decided')->[1]
+                 == 1 }, "the subscriber");
+my $held = hold_start('alice', '/held/x');
+wait_until(sub { own_redis()->zcard('hoop:reviews:pending') == 1 },
+           "the review");
+own_stop();
+my ($res) = hold_finish($held);
+out("held request: $res");
+--- review_output
+held request: 503 {"error":"the review store is unavailable: the request is refused"}
+--- error_log
+waiting reviews

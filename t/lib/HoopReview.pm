@@ -26,7 +26,8 @@ use Redis;
 use Exporter 'import';
 our @EXPORT = qw(out token api api_post get_as hold_start hold_finish
                  redis wait_until clean_reviews events pending_ids
-                 json url second_start second_stop);
+                 json url second_start second_stop own_redis own_start
+                 own_stop);
 
 our ($kit, @OUT, $PW, $PORT);
 
@@ -212,6 +213,49 @@ sub second_stop {
     chomp $pid;
     kill 'QUIT', $pid;
     wait_until(sub { !kill 0, $pid }, "the second nginx to stop");
+}
+
+# A redis-server of the suite's own, to stop while a review waits (never
+# the shared test Redis): $ENV{TEST_NGINX_OWN_REDIS_PORT}, the vault's
+# "redis" password.
+our $OWN_DIR;
+
+sub own_redis {
+    return Redis->new(server => "127.0.0.1:$ENV{TEST_NGINX_OWN_REDIS_PORT}",
+                      password => $PW, reconnect => 0);
+}
+
+sub own_up { eval { own_redis()->ping } ? 1 : 0 }
+
+sub own_start {
+    $OWN_DIR //= File::Temp::tempdir('hoop-own-redis-XXXXXX', TMPDIR => 1,
+                                     CLEANUP => 1);
+    open my $fh, '>', "$OWN_DIR/redis.conf" or die "$OWN_DIR: $!\n";
+    chmod 0600, "$OWN_DIR/redis.conf";
+    print {$fh} <<"_EOC_";
+bind 127.0.0.1
+port $ENV{TEST_NGINX_OWN_REDIS_PORT}
+requirepass "$PW"
+daemonize yes
+pidfile $OWN_DIR/redis.pid
+logfile $OWN_DIR/redis.log
+dir $OWN_DIR
+save ""
+appendonly no
+_EOC_
+    close $fh;
+    system('redis-server', "$OWN_DIR/redis.conf") == 0
+        or die "redis-server failed (log: $OWN_DIR/redis.log)\n";
+    wait_until(\&own_up, "our Redis to start");
+}
+
+sub own_stop {
+    eval { own_redis()->shutdown };
+    wait_until(sub { !own_up() }, "our Redis to stop");
+}
+
+END {
+    eval { own_redis()->shutdown } if $OWN_DIR && own_up();
 }
 
 sub install {
