@@ -56,7 +56,7 @@ use POSIX ();
 use Redis;
 
 our @EXPORT = qw(redis clean api_post psql_start psql_notice psql_finish
-                 wait_until review event_of);
+                 wait_until review event_of wire_start wire_read);
 
 my $pw = do {
     local $/;
@@ -142,6 +142,32 @@ sub psql_finish {
     waitpid $p->{pid}, 0;
     return join '', grep { !/NOTICE|^LOCATION:/ } split /^/,
                              slurp($p->{out}->filename);
+}
+
+# a wire transcript (HoopPgWire notation) sent at once; plaintext login
+sub wire_start {
+    my ($text) = @_;
+    require HoopPgWire;
+    require IO::Socket::INET;
+    my $s = IO::Socket::INET->new("127.0.0.1:$ENV{TEST_NGINX_PG_GW_PORT}")
+        or die "connect: $!\n";
+    print $s HoopPgWire::encode($text);
+    return { sock => $s, got => '' };
+}
+
+# decoded messages received so far, read until $done->(@messages) or the
+# end; without ParameterStatus, BackendKeyData and Authentication*
+sub wire_read {
+    my ($w, $done) = @_;
+    my @m;
+    wait_until(sub {
+        my $n = sysread $w->{sock}, $w->{got}, 65536, length $w->{got};
+        @m = grep { !/^(?:ParameterStatus|BackendKeyData|Authentication)/ }
+             HoopPgWire::decode($w->{got});
+        return 1 if !$n;
+        return $done && $done->(@m);
+    }, "the answers");
+    return @m;
 }
 
 sub review {
@@ -418,3 +444,104 @@ perl -I$HOOP_KIT_DIR -It/lib -MPgReviewTest -e '
 ERROR:  42501: this statement needs an approval, but the review service (Redis) is unreachable: denied
 7
 psql: error: connection to server at "127.0.0.1", port $TEST_NGINX_PG_GW_PORT failed: FATAL:  access to role profile "gated" needs an approval, but the review service (Redis) is unreachable
+
+
+
+=== TEST 8: on the wire: the NoticeResponse comes at once; messages pipelined behind the held statement wait for it, and after the approval everything runs in the order sent
+The client writes both queries at once: if the second one had gone to the
+server while the first was held, its answer would come first.
+--- client
+perl -I$HOOP_KIT_DIR -It/lib -MPgReviewTest -e '
+    clean();
+    my $w = wire_start(qq{StartupMessage user=writer database=hoop_test
+PasswordMessage "$ENV{TOKEN_ALICE}"
+Query "SELECT name FROM people WHERE id = 2"
+Query "SELECT 8 AS after"
+Terminate});
+    my @m = wire_read($w, sub { grep { /^NoticeResponse/ } @_ });
+    my ($id) = $m[-1] =~ /held for review ([A-Za-z0-9_-]{16})/;
+    (my $n = $m[-1]) =~ s/\Q$id\E/<id>/g;
+    print "$_\n" for @m[0 .. $#m - 1];
+    print "$n\n";
+    print "approve: ", api_post("carol", $id, "approve"), "\n";
+    my @all = wire_read($w);
+    print "$_\n" for @all[@m .. $#all];
+'
+--- client_output
+ReadyForQuery I
+NoticeResponse S=NOTICE C=00000 M="statement held for review <id>: approve or reject it through hoop_api (POST reviews/<id>/approve); it fails in 300000 ms otherwise"
+approve: 200 approved
+RowDescription name:text
+DataRow "Bob Brown"
+CommandComplete "SELECT 1"
+ReadyForQuery I
+RowDescription after:int4
+DataRow 8
+CommandComplete "SELECT 1"
+ReadyForQuery I
+
+
+
+=== TEST 9: the client goes away while its statement is held: the review is withdrawn
+--- client
+perl -I$HOOP_KIT_DIR -It/lib -MPgReviewTest -e '
+    clean();
+    my $p = psql_start("alice", "writer", "SELECT id FROM people WHERE id = 9;\n");
+    my $id = psql_notice($p);
+    # psql (the child of the pipe parent): the connection closes
+    system "pkill", "-KILL", "-P", $p->{pid};
+    waitpid $p->{pid}, 0;
+    print "review: ", wait_until(sub { my $s = review($id)->{state}; $s ne "pending" && $s }, "withdrawn"), "\n";
+'
+--- client_output
+review: withdrawn
+
+
+
+=== TEST 10: a session waiting for a review is not idle: hoop_pg_idle_timeout (300ms) does not close it; approved after it would have, the statement runs
+An extended-protocol statement (held at its Parse, so its Sync has not
+passed yet: nothing counts as in flight but the review).
+--- main_config
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis;
+
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_idle_timeout    300ms;
+        hoop_pg_role writer user=app_scram password=vault:app_scram
+                            database=hoop_test groups=eng;
+        hoop_pg_review statement=select relation=people timeout=1m;
+    }
+}
+--- client
+perl -I$HOOP_KIT_DIR -It/lib -MPgReviewTest -e '
+    clean();
+    my $w = wire_start(qq{StartupMessage user=writer database=hoop_test
+PasswordMessage "$ENV{TOKEN_ALICE}"
+Parse "" "SELECT id FROM people WHERE id = \\\$1"
+Bind "" "" 10
+Execute ""
+Sync
+Terminate});
+    my @m = wire_read($w, sub { grep { /^NoticeResponse/ } @_ });
+    my ($id) = $m[-1] =~ /held for review ([A-Za-z0-9_-]{16})/;
+    # three idle timeouts
+    select undef, undef, undef, 0.9;
+    print "approve: ", api_post("carol", $id, "approve"), "\n";
+    my @all = wire_read($w);
+    print "$_\n" for @all[@m .. $#all];
+'
+--- client_output
+approve: 200 approved
+ParseComplete
+BindComplete
+DataRow 10
+CommandComplete "SELECT 1"
+ReadyForQuery I
