@@ -982,6 +982,16 @@ ngx_hoop_review_sub_ready(ngx_hoop_redis_t *rd, void *data)
         != NGX_OK)
     {
         ngx_hoop_redis_drop(rd, "SUBSCRIBE failed");
+        return;
+    }
+
+    /*
+     * hiredis drops an error reply to SUBSCRIBE (NOPERM, say) silently:
+     * without the confirmation in time, the grace timer gives up on this
+     * connection
+     */
+    if (!st->lost.timer_set && !st->exiting) {
+        ngx_add_timer(&st->lost, NGX_HOOP_REVIEW_LOST_GRACE);
     }
 }
 
@@ -1007,7 +1017,15 @@ ngx_hoop_review_lost(ngx_event_t *ev)
     ngx_queue_t        *q;
     ngx_hoop_review_t  *rv;
 
-    if (st->subscribed || ngx_queue_empty(&st->waiting)) {
+    if (st->subscribed || st->exiting) {
+        return;
+    }
+
+    if (ngx_hoop_redis_ready(st->sub)) {
+        ngx_hoop_redis_drop(st->sub, "no SUBSCRIBE confirmation");
+    }
+
+    if (ngx_queue_empty(&st->waiting)) {
         return;
     }
 

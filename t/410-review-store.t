@@ -43,7 +43,8 @@ add_block_preprocessor(sub {
 hoop_vault file=$TEST_NGINX_VAULT;
 hoop_oidc test issuer=$TEST_NGINX_HOOP_ISS audience=hoop
                jwks=$TEST_NGINX_HOOP_JWKS;
-hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis;
+hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis
+           connect_timeout=10s;
 hoop_audit_stream hoop:t410;
 _EOC_
     }
@@ -71,6 +72,7 @@ location /api/ {
     hoop_api_approvers sec;
 }
 --- review
+ready();
 clean_reviews();
 redis()->del('hoop:t410');
 
@@ -154,6 +156,7 @@ location /api/ {
     hoop_api_approvers sec;
 }
 --- review
+ready();
 clean_reviews();
 my $held = hold_start('alice', '/held/x');
 wait_until(sub { pending_ids() == 1 }, "the review");
@@ -180,7 +183,8 @@ state: rejected
 hoop_vault file=$TEST_NGINX_VAULT;
 hoop_oidc test issuer=$TEST_NGINX_HOOP_ISS audience=hoop
                jwks=$TEST_NGINX_HOOP_JWKS;
-hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis;
+hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis
+           connect_timeout=10s;
 hoop_audit_stream hoop:t410:3;
 hoop_review_timeout 1s;
 --- config
@@ -194,6 +198,7 @@ location /api/ {
     hoop_api_approvers sec;
 }
 --- review
+ready();
 clean_reviews();
 redis()->del('hoop:t410:3');
 my $held = hold_start('alice', '/held/x');
@@ -224,7 +229,8 @@ events: review.requested/pending review.decided/expired
 hoop_vault file=$TEST_NGINX_VAULT;
 hoop_oidc test issuer=$TEST_NGINX_HOOP_ISS audience=hoop
                jwks=$TEST_NGINX_HOOP_JWKS;
-hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis;
+hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis
+           connect_timeout=10s;
 hoop_audit_stream hoop:t410:4;
 --- config
 location /held/ {
@@ -237,6 +243,7 @@ location /api/ {
     hoop_api_approvers sec;
 }
 --- review
+ready();
 clean_reviews();
 redis()->del('hoop:t410:4');
 my $held = hold_start('alice', '/held/x');
@@ -276,22 +283,27 @@ location /api/ {
     hoop_api_approvers sec;
 }
 --- review
+ready();
 clean_reviews();
 my $held = hold_start('alice', '/held/x');
 wait_until(sub { pending_ids() == 1 }, "the review");
 my ($id) = pending_ids();
 
-# the subscriber reconnects after a back-off of 250 ms at least: the
-# approval's PUBLISH reaches nobody
+# The approver follows the protocol by hand (hash, pending index, PUBLISH)
+# right after the worker's subscriber was cut: it reconnects after a
+# back-off of 250 ms at least, so the PUBLISH reaches nobody.
 my $r = redis();
 $r->client_kill('TYPE', 'pubsub');
-my $a = api_post('carol', "/reviews/$id/approve");
-my ($n) = @{ $r->pubsub('NUMSUB', 'hoop:review:decided') }[1];
-out("approve: $a->[0]; subscribers when it was published: $n");
+$r->multi;
+$r->hset("hoop:review:$id", 'state', 'approved', 'approver', 'carol');
+$r->zrem('hoop:reviews:pending', $id);
+$r->publish('hoop:review:decided', $id);
+my $x = $r->exec;
+out("decided while the subscriber was away; the PUBLISH reached: $x->[2]");
 my ($res) = hold_finish($held);
 out("held request: $res");
 --- review_output
-approve: 200; subscribers when it was published: 0
+decided while the subscriber was away; the PUBLISH reached: 0
 held request: 200 ran
 --- no_error_log
 [alert]
@@ -344,14 +356,21 @@ hoop review: the review store is not connected
 hoop_vault file=$TEST_NGINX_VAULT;
 hoop_oidc test issuer=$TEST_NGINX_HOOP_ISS audience=hoop
                jwks=$TEST_NGINX_HOOP_JWKS;
-hoop_redis 127.0.0.1:$TEST_NGINX_OWN_REDIS_PORT password=vault:redis;
+hoop_redis 127.0.0.1:$TEST_NGINX_OWN_REDIS_PORT password=vault:redis
+           connect_timeout=10s;
 --- config
 location /held/ {
     hoop_auth oidc=test;
     hoop_review hold name=held timeout=60s;
 }
+location /api/ {
+    hoop_auth oidc=test;
+    hoop_api;
+}
 --- review
 own_start();
+# both connections of the store: commands and the subscriber
+ready();
 wait_until(sub { own_redis()->pubsub('NUMSUB', 'hoop:review:decided')->[1]
                  == 1 }, "the subscriber");
 my $held = hold_start('alice', '/held/x');

@@ -33,7 +33,8 @@ add_block_preprocessor(sub {
 hoop_vault file=$TEST_NGINX_VAULT;
 hoop_oidc test issuer=$TEST_NGINX_HOOP_ISS audience=hoop
                jwks=$TEST_NGINX_HOOP_JWKS;
-hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis;
+hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis
+           connect_timeout=10s;
 hoop_audit_stream hoop:t420;
 _EOC_
     }
@@ -75,6 +76,7 @@ __DATA__
 
 === TEST 1: who may use the API: no token 401, a non-approver may read but not decide, the requester may not decide their own review
 --- review
+ready();
 clean_reviews();
 my $r = api(undef, '/reviews');
 out("no token: $r->[0]");
@@ -109,6 +111,7 @@ state: approved
 
 === TEST 2: list, filter by state, page through with the cursor; get one; unknown ids
 --- review
+ready();
 clean_reviews();
 # six reviews: three identities, two locations
 for my $who (qw(alice bob carol)) {
@@ -190,6 +193,7 @@ DELETE: 405
 
 === TEST 3: a review is decided once: approve twice, reject after approve, approve after reject: 409; each decision audited once
 --- review
+ready();
 clean_reviews();
 redis()->del('hoop:t420');
 my $a = json(get_as('alice', '/a/x')->{content})->{review};
@@ -232,7 +236,8 @@ review.decided: state=rejected kind=http scope=b sub=alice approver=carol approv
 hoop_vault file=$TEST_NGINX_VAULT;
 hoop_oidc test issuer=$TEST_NGINX_HOOP_ISS audience=hoop
                jwks=$TEST_NGINX_HOOP_JWKS;
-hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis;
+hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis
+           connect_timeout=10s;
 hoop_audit_stream hoop:t420:4;
 
 stream {
@@ -255,6 +260,7 @@ location /api/ {
     hoop_api;
 }
 --- review
+ready();
 clean_reviews();
 redis()->del('hoop:t420:4');
 

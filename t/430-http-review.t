@@ -31,7 +31,8 @@ add_block_preprocessor(sub {
 hoop_vault file=$TEST_NGINX_VAULT;
 hoop_oidc test issuer=$TEST_NGINX_HOOP_ISS audience=hoop
                jwks=$TEST_NGINX_HOOP_JWKS;
-hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis;
+hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis
+           connect_timeout=10s;
 hoop_audit_stream hoop:t430;
 _EOC_
     }
@@ -59,6 +60,7 @@ location /api/ {
 >>> admin/x
 admin
 --- review
+ready();
 clean_reviews();
 redis()->del('hoop:t430');
 
@@ -124,6 +126,7 @@ location /api/ {
 >>> ops/x
 ops
 --- review
+ready();
 clean_reviews();
 my $first = json(get_as('alice', '/ops/x')->{content})->{review};
 api_post('carol', "/reviews/$first/approve");
@@ -162,6 +165,7 @@ one
 >>> gated/x
 one
 --- review
+ready();
 clean_reviews();
 my $port = $ENV{TEST_NGINX_SECOND_PORT};
 my $dir = second_start($port, <<'_EOC_');
@@ -180,6 +184,7 @@ location /api/ {
 }
 _EOC_
 my $ok = eval {
+    ready($port);
     for my $d (qw(held gated)) {
         mkdir "$dir/html/$d";
         open my $fh, '>', "$dir/html/$d/x" or die;

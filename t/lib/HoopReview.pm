@@ -27,7 +27,7 @@ use Exporter 'import';
 our @EXPORT = qw(out token api api_post get_as hold_start hold_finish
                  redis wait_until clean_reviews events pending_ids
                  json url second_start second_stop own_redis own_start
-                 own_stop);
+                 own_stop ready);
 
 our ($kit, @OUT, $PW, $PORT);
 
@@ -136,6 +136,13 @@ sub wait_until {
     die "timed out waiting for $what\n";
 }
 
+# the gateway's review store is connected (its /api/ answers a listing)
+sub ready {
+    my ($port) = @_;
+    wait_until(sub { api('carol', '/reviews?limit=1', $port)->[0] == 200 },
+               "the review store to connect");
+}
+
 sub clean_reviews {
     my $r = redis();
     for my $pat ('hoop:review:*', 'hoop:reviews*', 'hoop:grant:*',
@@ -184,7 +191,8 @@ pid $dir/logs/nginx.pid;
 hoop_vault file=$ENV{TEST_NGINX_VAULT};
 hoop_oidc test issuer=$ENV{TEST_NGINX_HOOP_ISS} audience=hoop
                jwks=$ENV{TEST_NGINX_HOOP_JWKS};
-hoop_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT} password=vault:redis;
+hoop_redis 127.0.0.1:$ENV{TEST_NGINX_REDIS_PORT} password=vault:redis
+           connect_timeout=10s;
 hoop_audit_spool $dir/spool;
 
 events { }
