@@ -209,7 +209,6 @@ ngx_hoop_review_http_handler(ngx_http_request_t *r)
 
     if (rlcf->hold) {
         ngx_str_set(&req.rule, "hold");
-        req.session = r->connection->addr_text;
         rv = ngx_hoop_review_request(r->connection->log, &req,
                                      ngx_hoop_review_http_decided, r);
 
