@@ -238,7 +238,7 @@ ngx_hoop_review_id(ngx_hoop_review_t *rv)
 }
 
 
-#define NGX_HOOP_REVIEW_ARGS  40
+#define NGX_HOOP_REVIEW_ARGS  48
 
 static ngx_hoop_review_t *
 ngx_hoop_review_start(ngx_log_t *log, ngx_hoop_review_request_t *req,
