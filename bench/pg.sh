@@ -16,7 +16,9 @@
 #
 # Expects build/modules/*.so (run `make` first); builds nothing.  Starts its
 # own PostgreSQL 15 + Redis (scripts/servers.sh), two nginx instances and
-# PgBouncer on 127.0.0.1 ports 55401-55405, and stops all of them on exit.
+# PgBouncer on 127.0.0.1 ports 55401-55407, and stops all of them on exit.
+# gw_audit is gw_token with hoop_audit on (a statement event per
+# transaction into the bench Redis; spool in $BENCH_STATE/spool).
 # The table goes to stdout and to $BENCH_STATE/results/pg-<time>.txt.
 set -euo pipefail
 umask 022
@@ -37,6 +39,8 @@ export HOOP_PG_PORT=${HOOP_PG_PORT:-54339}
 export HOOP_REDIS_PORT=${HOOP_REDIS_PORT:-63809}
 PG_PORT=$HOOP_PG_PORT
 P_NGINX=55401 P_BOUNCER=55402 P_RELAY=55403 P_TOKEN=55404 P_POLICY=55405
+P_AUDIT=55406 P_AUDIT_STATUS=55407
+AUDIT_STREAM=hoop:bench:audit
 DB=pgbench
 SCALE=10
 
@@ -49,7 +53,7 @@ WORKERS=${BENCH_NGINX_WORKERS:-1}
 
 MODES="simple extended prepared"
 CLIENTS="1 8"
-TARGETS="direct nginx pgbouncer gw_relay gw_token gw_policy"
+TARGETS="direct nginx pgbouncer gw_relay gw_token gw_policy gw_audit"
 
 die()  { echo "bench: $*" >&2; exit 1; }
 note() { echo "bench: $*" >&2; }
@@ -131,7 +135,8 @@ trap 'exit 143' TERM
 
 # --- servers and data -------------------------------------------------------
 
-for p in $P_NGINX $P_BOUNCER $P_RELAY $P_TOKEN; do
+for p in $P_NGINX $P_BOUNCER $P_RELAY $P_TOKEN $P_POLICY $P_AUDIT \
+         $P_AUDIT_STATUS; do
     port_busy $p && die "port 127.0.0.1:$p is in use (another bench run?)"
 done
 
@@ -221,6 +226,17 @@ EOF
 hoop_vault file=$HOOP_VAULT;
 hoop_oidc bench issuer=http://127.0.0.1/bench-idp audience=hoop
           jwks=$IDP/jwks.json;
+hoop_redis 127.0.0.1:$HOOP_REDIS_PORT password=vault:redis;
+hoop_audit_stream $AUDIT_STREAM;
+hoop_audit_maxlen 100000;
+hoop_audit_spool $STATE/spool max_size=1g;
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:$P_AUDIT_STATUS;
+        location / { hoop_audit_status; }
+    }
+}
 EOF
     cat <<EOF
 stream {
@@ -259,6 +275,17 @@ EOF
         hoop_pg_deny function=pg_read_file,pg_ls_dir,lo_import,lo_export,dblink_exec,pg_terminate_backend;
         hoop_pg_deny relation=pg_authid,pg_shadow;
     }
+    # token login with the audit trail: an event per statement (issue #7)
+    server {
+        listen 127.0.0.1:$P_AUDIT;
+        hoop_pg bench_db;
+        hoop_pg_auth oidc=bench;
+        hoop_pg_role bench user=app_scram password=vault:app_scram
+                     database=$DB groups=bench;
+        hoop_pg_plaintext_login on;
+        hoop_pg_upstream_ssl disable;
+        hoop_audit on;
+    }
 EOF
     echo "}"
 }
@@ -288,7 +315,7 @@ else
     SKIP[nginx]=$reason
 fi
 
-note "starting nginx (gateway) :$P_RELAY :$P_TOKEN :$P_POLICY"
+note "starting nginx (gateway) :$P_RELAY :$P_TOKEN :$P_POLICY :$P_AUDIT"
 mkdir -p "$NGX_HOOP"
 hoop_conf 1 >"$NGX_HOOP/nginx.conf"
 if reason=$(start_nginx "$NGX_HOOP"); then
@@ -297,6 +324,7 @@ else
     # Token login may not be buildable yet; keep the relay measurable.
     SKIP[gw_token]="gateway with token login does not start: $reason"
     SKIP[gw_policy]=${SKIP[gw_token]}
+    SKIP[gw_audit]=${SKIP[gw_token]}
     hoop_conf 0 >"$NGX_HOOP/nginx.conf"
     if reason=$(start_nginx "$NGX_HOOP"); then
         STARTED_HOOP=1
@@ -343,14 +371,27 @@ SCRAM_PW=$(vault_get app_scram)
 # target -> "port user password"
 declare -A PORT=([direct]=$PG_PORT [nginx]=$P_NGINX [pgbouncer]=$P_BOUNCER
                  [gw_relay]=$P_RELAY [gw_token]=$P_TOKEN
-                 [gw_policy]=$P_POLICY)
+                 [gw_policy]=$P_POLICY [gw_audit]=$P_AUDIT)
 declare -A USER_OF=([direct]=app_trust [nginx]=app_trust [pgbouncer]=app_trust
                     [gw_relay]=app_trust [gw_token]=bench
-                    [gw_policy]=bench)
-declare -A PASS_OF=([gw_token]=$TOKEN [gw_policy]=$TOKEN)
+                    [gw_policy]=bench [gw_audit]=bench)
+declare -A PASS_OF=([gw_token]=$TOKEN [gw_policy]=$TOKEN [gw_audit]=$TOKEN)
 declare -A LABEL=([direct]=direct [nginx]="nginx proxy" [pgbouncer]=pgbouncer
                   [gw_relay]="gw relay" [gw_token]="gw token"
-                  [gw_policy]="gw policy")
+                  [gw_policy]="gw policy" [gw_audit]="gw audit")
+
+REDIS_PW=$(vault_get redis)
+
+audit_added() {   # events ever added to the bench stream (Redis >= 7)
+    REDISCLI_AUTH=$REDIS_PW redis-cli -p "$HOOP_REDIS_PORT" --no-auth-warning \
+        XINFO STREAM "$AUDIT_STREAM" 2>/dev/null |
+        awk 'prev == "entries-added" { print; found = 1; exit }
+             { prev = $0 } END { if (!found) print 0 }'
+}
+
+audit_status() {   # the audit module's counters (JSON)
+    curl -s "http://127.0.0.1:$P_AUDIT_STATUS/" 2>/dev/null || echo "?"
+}
 
 # Wait for each target to answer a real query, or record why not.
 for t in $TARGETS; do
@@ -378,6 +419,7 @@ done
 declare -A RES=()      # "target|mode|clients" -> "tps tps ..."
 RUN_NO=0 TPS='' CONNMS='' NTX=0
 declare -A PCPU=() PTX=()   # "target|mode|clients" -> proxy ticks; transactions
+declare -A EVRATE=()        # "mode|clients" -> audit events/s of each run
 rm -f "$LOG"/run-*.log
 
 # One pgbench run; sets TPS to its TPS or "err".  Output kept in $LOG.
@@ -457,7 +499,8 @@ proxy_ticks() {   # target -> user+system time of the proxy's processes
     local pid kid total=0
     case $1 in
     nginx)          pid=$(nginx_pid "$NGX_STOCK") || pid= ;;
-    gw_relay|gw_token|gw_policy) pid=$(nginx_pid "$NGX_HOOP") || pid= ;;
+    gw_relay|gw_token|gw_policy|gw_audit)
+                    pid=$(nginx_pid "$NGX_HOOP") || pid= ;;
     pgbouncer)      pid=$(cat "$BOUNCER/pgbouncer.pid" 2>/dev/null) || pid= ;;
     *)              pid= ;;
     esac
@@ -493,9 +536,17 @@ for rep in $(seq "$REPS"); do
                 t=${ALL_TARGETS[$(( (k + rep - 1) % n ))]}
                 [ -z "${SKIP[$t]:-}" ] || continue
                 cpu0=$(proxy_ticks "$t")
+                [ "$t" != gw_audit ] || { ev0=$(audit_added)
+                                          evt0=$(date +%s%N); }
                 pgbench_run "$t" "${PORT[$t]}" "${USER_OF[$t]}" \
                     "${PASS_OF[$t]:-}" -S -M "$mode" -c "$c" -j "$j" \
                     -T "$TIME"
+                if [ "$t" = gw_audit ]; then
+                    # what Redis took while pgbench ran (and connected)
+                    EVRATE["$mode|$c"]+="$(awk -v a="$ev0" -v b="$(audit_added)" \
+                        -v ns=$(( $(date +%s%N) - evt0 )) \
+                        'BEGIN { printf "%.0f", (b - a) / (ns / 1e9) }') "
+                fi
                 RES["$t|$mode|$c"]+="$TPS "
                 if [ "$TPS" != err ]; then
                     key="$t|$mode|$c"
@@ -558,11 +609,13 @@ report() {
              "disturbed (see the spread of the runs below)"
     fi
     echo
-    printf '%-9s %2s %8s %15s %15s %15s %15s %15s %12s %12s %13s\n' \
+    printf '%-9s %2s %8s %15s %15s %15s %15s %15s %15s %12s %12s %13s %12s\n' \
         mode c direct "nginx proxy" pgbouncer "gw relay" "gw token" \
-        "gw policy" relay/nginx token/nginx policy/token
+        "gw policy" "gw audit" relay/nginx token/nginx policy/token \
+        audit/token
     fails=()
     pfails=()
+    afails=()
     for mode in $MODES; do
         for c in $CLIENTS; do
             declare -A M=()
@@ -572,7 +625,7 @@ report() {
             done
             d=${M[direct]}
             printf '%-9s %2s %8s' "$mode" "$c" "$d"
-            for t in nginx pgbouncer gw_relay gw_token gw_policy; do
+            for t in nginx pgbouncer gw_relay gw_token gw_policy gw_audit; do
                 if [ -n "${SKIP[$t]:-}" ]; then
                     cell="skipped"
                 elif [ "${M[$t]}" = - ]; then
@@ -607,6 +660,18 @@ report() {
                 fi
             fi
             printf ' %13s' "$r$verdict"
+            # the audit trail's cost: token login with hoop_audit on vs off
+            r=$(ratio "${M[gw_audit]}" "${M[gw_token]}")
+            verdict=
+            if [ "$r" != - ]; then
+                if awk -v r="$r" 'BEGIN { exit !(r >= 0.95) }'; then
+                    verdict=" ok"
+                else
+                    verdict=" LOW"
+                    afails+=("audit $mode c=$c ${r}x")
+                fi
+            fi
+            printf ' %12s' "$r$verdict"
             echo
             unset M
         done
@@ -641,16 +706,33 @@ report() {
     echo "target: gateway with a statement policy >= 0.97x without:" \
          "$([ ${#pfails[@]} = 0 ] && echo met || echo "missed in ${#pfails[@]} row(s)")"
     for f in "${pfails[@]}"; do echo "  below: $f"; done
+    echo "target: gateway with hoop_audit on >= 0.95x off:" \
+         "$([ ${#afails[@]} = 0 ] && echo met || echo "missed in ${#afails[@]} row(s)")"
+    for f in "${afails[@]}"; do echo "  below: $f"; done
+
+    echo
+    echo "audit events into Redis while gw_audit ran (entries added to" \
+         "$AUDIT_STREAM per second of a run; one statement event per" \
+         "transaction), median of the runs:"
+    for mode in $MODES; do
+        for c in $CLIENTS; do
+            # shellcheck disable=SC2086
+            printf '  %-9s c=%-2s %8s events/s  (runs: %s)\n' "$mode" "$c" \
+                "$(median ${EVRATE["$mode|$c"]:-})" \
+                "$(echo ${EVRATE["$mode|$c"]:-} | tr ' ' ',')"
+        done
+    done
+    echo "audit counters at the end: $(audit_status)"
 
     echo
     echo "proxy CPU per transaction, microseconds (user+system time of the" \
          "proxy's processes over all runs of a cell / transactions)"
-    printf '%-9s %2s %12s %12s %12s %12s %12s\n' mode c "nginx proxy" \
-        pgbouncer "gw relay" "gw token" "gw policy"
+    printf '%-9s %2s %12s %12s %12s %12s %12s %12s\n' mode c "nginx proxy" \
+        pgbouncer "gw relay" "gw token" "gw policy" "gw audit"
     for mode in $MODES; do
         for c in $CLIENTS; do
             printf '%-9s %2s' "$mode" "$c"
-            for t in nginx pgbouncer gw_relay gw_token gw_policy; do
+            for t in nginx pgbouncer gw_relay gw_token gw_policy gw_audit; do
                 printf ' %12s' "$(awk -v k="${PCPU["$t|$mode|$c"]:-}" \
                     -v n="${PTX["$t|$mode|$c"]:-0}" -v hz="$HZ" 'BEGIN {
                         if (k == "" || n == 0) printf "-"

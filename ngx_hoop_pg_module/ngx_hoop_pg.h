@@ -82,6 +82,7 @@ typedef struct {
     size_t                           max_message_size;
     size_t                           max_statement_size;
 
+    ngx_str_t                        review_api;    /* hoop_pg_review_api */
     ngx_flag_t                       audit;         /* hoop_audit */
     ngx_uint_t                       audit_text;    /* hoop_pg_audit_text */
 } ngx_hoop_pg_srv_conf_t;

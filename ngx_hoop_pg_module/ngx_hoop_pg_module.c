@@ -95,6 +95,13 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       0,
       NULL },
 
+    { ngx_string("hoop_pg_review_api"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, review_api),
+      NULL },
+
     { ngx_string("hoop_pg_review"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
       ngx_hoop_pg_policy_review,
@@ -560,6 +567,7 @@ ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               prev->connect_timeout, 10000);
     ngx_conf_merge_msec_value(conf->startup_timeout,
                               prev->startup_timeout, 30000);
+    ngx_conf_merge_str_value(conf->review_api, prev->review_api, "");
     ngx_conf_merge_msec_value(conf->idle_timeout,
                               prev->idle_timeout, 3600000);
     ngx_conf_merge_size_value(conf->buffer_size,

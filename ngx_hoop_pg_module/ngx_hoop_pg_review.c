@@ -414,15 +414,18 @@ ngx_hoop_pg_review_resolve(ngx_hoop_pg_review_ctx_t *rc, ngx_uint_t outcome,
 static void
 ngx_hoop_pg_review_notice(ngx_hoop_pg_review_ctx_t *rc)
 {
-    ngx_str_t              text;
-    ngx_buf_t             *b;
-    ngx_hoop_pg_ctx_t     *ctx;
-    ngx_hoop_pg_gate_t    *sg;
-    ngx_stream_session_t  *s;
+    ngx_str_t                text, api;
+    ngx_buf_t               *b;
+    ngx_hoop_pg_ctx_t       *ctx;
+    ngx_hoop_pg_gate_t      *sg;
+    ngx_stream_session_t    *s;
+    ngx_hoop_pg_srv_conf_t  *pscf;
 
     s = rc->session;
     ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
     sg = &ctx->server_gate;
+    api = pscf->review_api;
 
     if (!rc->notice || sg->skip || sg->buf == NULL) {
         return;
@@ -431,21 +434,23 @@ ngx_hoop_pg_review_notice(ngx_hoop_pg_review_ctx_t *rc)
     text.data = ngx_pnalloc(s->connection->pool,
                             sizeof("statement held for review : approve "
                                    "or reject it through hoop_api "
-                                   "(POST reviews//approve); "
+                                   "(POST /reviews//approve); "
                                    "it fails in  ms otherwise")
-                            + 2 * rc->id_len + rc->rule.len
-                            + NGX_INT_T_LEN + 16);
+                            + 2 * rc->id_len + api.len + NGX_INT_T_LEN);
     if (text.data == NULL) {
         return;
     }
 
+    /* hoop_pg_review_api: where approvers find hoop_api, e.g. /hoop/api */
     text.len = ngx_sprintf(text.data,
                            "statement held for review %*s: approve or "
                            "reject it through hoop_api (POST "
-                           "reviews/%*s/approve); it fails in %M ms "
+                           "%V%sreviews/%*s/approve); it fails in %M ms "
                            "otherwise",
-                           rc->id_len, rc->id, rc->id_len, rc->id,
-                           rc->timeout)
+                           rc->id_len, rc->id, &api,
+                           (api.len && api.data[api.len - 1] != '/')
+                           ? "/" : "",
+                           rc->id_len, rc->id, rc->timeout)
                - text.data;
 
     b = ngx_hoop_pg_error_response(s->connection->pool, "NOTICE", "00000",

@@ -219,6 +219,7 @@ stream {
         hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
         hoop_pg_auth            oidc=test;
         hoop_pg_plaintext_login on;
+        hoop_pg_review_api      /api;
         hoop_pg_role writer user=app_scram password=vault:app_scram
                             database=hoop_test groups=eng;
         hoop_pg_role quick  user=app_scram password=vault:app_scram
@@ -469,7 +470,7 @@ Terminate});
 '
 --- client_output
 ReadyForQuery I
-NoticeResponse S=NOTICE C=00000 M="statement held for review <id>: approve or reject it through hoop_api (POST reviews/<id>/approve); it fails in 300000 ms otherwise"
+NoticeResponse S=NOTICE C=00000 M="statement held for review <id>: approve or reject it through hoop_api (POST /api/reviews/<id>/approve); it fails in 300000 ms otherwise"
 approve: 200 approved
 RowDescription name:text
 DataRow "Bob Brown"
