@@ -78,6 +78,16 @@ sub clean {
         $r->del(@k) if @k;
     }
     $r->del($ENV{TEST_NGINX_AUDIT_STREAM});
+
+    # nginx just started: its review store must be connected (commands)
+    # and subscribed (decisions) before a statement is held
+    wait_until(sub {
+        my $res = HTTP::Tiny->new(timeout => 5)->get(
+            "http://127.0.0.1:$ENV{TEST_NGINX_SERVER_PORT}/api/reviews?limit=1",
+            { headers => { Authorization => "Bearer $ENV{TOKEN_CAROL}" } });
+        my %n = redis()->pubsub_numsub('hoop:review:decided');
+        $res->{status} == 200 && $n{'hoop:review:decided'};
+    }, "the review store to connect");
 }
 
 # polls every 50 ms, 20 s at most
