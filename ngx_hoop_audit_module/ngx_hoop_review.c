@@ -8,7 +8,7 @@
  * it PUBLISHes the review id, and the worker waiting for that id reads the
  * outcome from the hash.  Messages sent while our subscriber was away are
  * lost, so every (re)subscription re-reads the state of every review this
- * worker waits for.  A subscriber away for longer than a grace period
+ * worker waits for, and so does a sweep every 5 seconds (a safety net).  A subscriber away for longer than a grace period
  * fails the waiting reviews (fail closed).
  *
  * A review's memory is its own pool, freed once the caller is done with it
@@ -34,6 +34,7 @@ typedef struct {
     ngx_uint_t                  nwaiting;
 
     ngx_event_t                 lost;       /* the subscriber's grace */
+    ngx_event_t                 sweep;      /* re-reads what we wait for */
 
     unsigned                    subscribed:1;
     unsigned                    exiting:1;
@@ -58,6 +59,7 @@ struct ngx_hoop_review_s {
     ngx_str_t                   text;
     ngx_str_t                   rule;
     ngx_msec_t                  expires;
+    ngx_msec_t                  started;    /* ngx_current_msec */
 
     ngx_hoop_review_handler_pt  handler;
     void                       *data;
@@ -109,6 +111,7 @@ static void ngx_hoop_review_sub_down(ngx_hoop_redis_t *rd, void *data);
 static void ngx_hoop_review_message(ngx_hoop_redis_t *rd, redisReply *reply,
     void *data);
 static void ngx_hoop_review_lost(ngx_event_t *ev);
+static void ngx_hoop_review_sweep(ngx_event_t *ev);
 
 static ngx_msec_t ngx_hoop_review_now(void);
 static ngx_int_t ngx_hoop_review_str(redisReply *r, ngx_str_t *s);
@@ -141,6 +144,13 @@ ngx_hoop_review_init_process(ngx_cycle_t *cycle, ngx_hoop_audit_conf_t *acf)
     st->lost.data = st;
     st->lost.log = cycle->log;
     st->lost.cancelable = 1;
+
+    st->sweep.handler = ngx_hoop_review_sweep;
+    st->sweep.data = st;
+    st->sweep.log = cycle->log;
+    st->sweep.cancelable = 1;
+
+    ngx_add_timer(&st->sweep, NGX_HOOP_REVIEW_SWEEP);
 
     st->cmd = ngx_hoop_redis_create(acf->redis, cycle->pool, cycle->log,
                                     ngx_hoop_review_cmd_ready,
@@ -176,6 +186,10 @@ ngx_hoop_review_exit_process(ngx_hoop_audit_conf_t *acf)
 
     if (st->lost.timer_set) {
         ngx_del_timer(&st->lost);
+    }
+
+    if (st->sweep.timer_set) {
+        ngx_del_timer(&st->sweep);
     }
 
     ngx_hoop_redis_close(st->sub);
@@ -298,6 +312,7 @@ ngx_hoop_review_start(ngx_log_t *log, ngx_hoop_review_request_t *req,
 
     rv->pool = pool;
     rv->store = st;
+    rv->started = ngx_current_msec;
     rv->handler = handler;
     rv->data = data;
     rv->gate = gate;
@@ -1043,6 +1058,43 @@ ngx_hoop_review_lost(ngx_event_t *ev)
         ngx_hoop_review_finish(rv, NGX_HOOP_REVIEW_FAILED,
                                "the review store is unreachable", 0);
     }
+}
+
+
+/*
+ * A safety net under the subscription: a decision whose message was lost
+ * anyway (a subscriber that looked alive, say) is seen within this period.
+ * Only reviews older than one period are read again.
+ */
+
+static void
+ngx_hoop_review_sweep(ngx_event_t *ev)
+{
+    ngx_hoop_review_store_t  *st = ev->data;
+
+    ngx_msec_t          now;
+    ngx_queue_t        *q, *next;
+    ngx_hoop_review_t  *rv;
+
+    if (st->exiting || ngx_exiting) {
+        return;
+    }
+
+    now = ngx_current_msec;
+
+    for (q = ngx_queue_head(&st->waiting);
+         q != ngx_queue_sentinel(&st->waiting);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rv = ngx_queue_data(q, ngx_hoop_review_t, queue);
+
+        if (now - rv->started >= NGX_HOOP_REVIEW_SWEEP && rv->refs == 0) {
+            ngx_hoop_review_read_state(rv);
+        }
+    }
+
+    ngx_add_timer(&st->sweep, NGX_HOOP_REVIEW_SWEEP);
 }
 
 

@@ -26,6 +26,8 @@
 /* the subscriber may be away this long before waiting reviews fail */
 #define NGX_HOOP_REVIEW_LOST_GRACE   3000
 #define NGX_HOOP_REVIEW_ID_LEN       16
+/* how often the reviews a worker waits for are read again anyway */
+#define NGX_HOOP_REVIEW_SWEEP        5000
 
 #define NGX_HOOP_REVIEW_KEY          "hoop:review:"
 #define NGX_HOOP_REVIEW_INDEX        "hoop:reviews"

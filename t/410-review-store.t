@@ -383,3 +383,31 @@ out("held request: $res");
 held request: 503 {"error":"the review store is unavailable: the request is refused"}
 --- error_log
 waiting reviews
+
+
+
+=== TEST 8: a decision whose message never came is still seen (the worker re-reads what it waits for every 5 s)
+--- config
+location /held/ {
+    hoop_auth oidc=test;
+    hoop_review hold name=held timeout=30s;
+}
+location /api/ {
+    hoop_auth oidc=test;
+    hoop_api;
+}
+--- review
+ready();
+clean_reviews();
+my $held = hold_start('alice', '/held/x');
+wait_until(sub { pending_ids() == 1 }, "the review");
+my ($id) = pending_ids();
+# approved by hand, without a PUBLISH
+redis()->hset("hoop:review:$id", 'state', 'approved', 'approver', 'carol');
+redis()->zrem('hoop:reviews:pending', $id);
+my ($res) = hold_finish($held);
+out("held request: $res");
+--- review_output
+held request: 200 ran
+--- no_error_log
+[error]
