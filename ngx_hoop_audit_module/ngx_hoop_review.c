@@ -1299,11 +1299,12 @@ ngx_hoop_review_index_session(ngx_hoop_redis_t *rd, const char **argv,
     u_char       key[sizeof(NGX_HOOP_SESSION_KEY) + 128];
     u_char       keep[NGX_INT64_LEN + 2];
     size_t       a[5], klen;
-    ngx_uint_t   i, s, t;
+    ngx_uint_t   i, s, t, y, bounds;
     const char  *v[5];
 
     s = n;
     t = n;
+    y = n;
 
     for (i = 0; i + 1 < n; i += 2) {
         if (argvlen[i] == 10 && ngx_strncmp(argv[i], "session_id", 10) == 0) {
@@ -1311,10 +1312,13 @@ ngx_hoop_review_index_session(ngx_hoop_redis_t *rd, const char **argv,
 
         } else if (argvlen[i] == 4 && ngx_strncmp(argv[i], "time", 4) == 0) {
             t = i + 1;
+
+        } else if (argvlen[i] == 4 && ngx_strncmp(argv[i], "type", 4) == 0) {
+            y = i + 1;
         }
     }
 
-    if (s == n || t == n || argvlen[s] == 0 || argvlen[s] > 128) {
+    if (s == n || t == n || y == n || argvlen[s] == 0 || argvlen[s] > 128) {
         return;
     }
 
@@ -1327,17 +1331,30 @@ ngx_hoop_review_index_session(ngx_hoop_redis_t *rd, const char **argv,
     (void) ngx_hoop_redis_command(rd, 3, v, a, ngx_hoop_review_index_reply,
                                   NULL);
 
-    v[0] = "LTRIM"; a[0] = 5;
-    v[2] = (const char *) keep;
-    a[2] = ngx_sprintf(keep, "-%d", NGX_HOOP_SESSION_MAX_EVENTS) - keep;
-    v[3] = "-1"; a[3] = 2;
-    (void) ngx_hoop_redis_command(rd, 4, v, a, ngx_hoop_review_index_reply,
-                                  NULL);
+    /*
+     * The bounds (length, lifetime) are set by a session's login, open and
+     * close events and, for long sessions, by one statement in 256 picked
+     * at random: a statement costs two commands on top of its XADD, not
+     * four.
+     */
 
-    v[0] = "EXPIRE"; a[0] = 6;
-    v[2] = NGX_HOOP_SESSION_TTL; a[2] = sizeof(NGX_HOOP_SESSION_TTL) - 1;
-    (void) ngx_hoop_redis_command(rd, 3, v, a, ngx_hoop_review_index_reply,
-                                  NULL);
+    bounds = (argvlen[y] >= 8 && ngx_strncmp(argv[y], "session.", 8) == 0)
+             || (argvlen[y] >= 5 && ngx_strncmp(argv[y], "auth.", 5) == 0)
+             || ngx_random() % 256 == 0;
+
+    if (bounds) {
+        v[0] = "LTRIM"; a[0] = 5;
+        v[2] = (const char *) keep;
+        a[2] = ngx_sprintf(keep, "-%d", NGX_HOOP_SESSION_MAX_EVENTS) - keep;
+        v[3] = "-1"; a[3] = 2;
+        (void) ngx_hoop_redis_command(rd, 4, v, a,
+                                      ngx_hoop_review_index_reply, NULL);
+
+        v[0] = "EXPIRE"; a[0] = 6;
+        v[2] = NGX_HOOP_SESSION_TTL; a[2] = sizeof(NGX_HOOP_SESSION_TTL) - 1;
+        (void) ngx_hoop_redis_command(rd, 3, v, a,
+                                      ngx_hoop_review_index_reply, NULL);
+    }
 
     v[0] = "ZADD"; a[0] = 4;
     v[1] = NGX_HOOP_SESSIONS_INDEX; a[1] = sizeof(NGX_HOOP_SESSIONS_INDEX) - 1;
