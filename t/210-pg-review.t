@@ -241,6 +241,7 @@ stream {
         hoop_pg_review statement=select relation=people roles=quick
                        timeout=1s;
         hoop_pg_deny   statement=drop;
+        hoop_pg_deny   function=pg_sleep;
         hoop_audit on;
     }
 }
@@ -556,3 +557,65 @@ BindComplete
 DataRow 10
 CommandComplete "SELECT 1"
 ReadyForQuery I
+
+
+
+=== TEST 11: deny wins over review: a statement both a review rule and a deny rule match is denied at once, and no review is created
+--- client
+perl -I$HOOP_KIT_DIR -It/lib -MPgReviewTest -e '
+    clean();
+    print psql_finish(psql_start("alice", "writer", "SELECT pg_sleep(0) FROM people WHERE id = 1;\nSELECT 11;\n"));
+    my @reviews = redis()->zrange("hoop:reviews", 0, -1);
+    print "reviews: ", scalar(@reviews), "\n";
+'
+--- client_output
+ERROR:  42501: denied by hoop_pg_deny function=pg_sleep
+11
+reviews: 0
+
+
+
+=== TEST 12: configuration errors: hoop_pg_review needs a selector
+--- main_config
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+        hoop_pg_review roles=writer timeout=1m;
+    }
+}
+--- config
+--- must_die
+--- error_log
+"hoop_pg_review" needs at least one of "statement=", "relation=", "function=", "where=none"
+
+
+
+=== TEST 13: configuration errors: a zero review timeout
+--- main_config
+stream {
+    hoop_pg_review statement=delete timeout=0;
+}
+--- config
+--- must_die
+--- error_log
+invalid "timeout=0"
+
+
+
+=== TEST 14: configuration errors: a role profile's review window that is not a time
+--- main_config
+hoop_vault file=$TEST_NGINX_VAULT;
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+        hoop_pg 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth oidc=test;
+        hoop_pg_role gated user=app_scram password=vault:app_scram review=soon;
+    }
+}
+--- config
+--- must_die
+--- error_log
+invalid "review=soon"
