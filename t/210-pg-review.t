@@ -619,3 +619,34 @@ stream {
 --- must_die
 --- error_log
 invalid "review=soon"
+
+
+
+=== TEST 15: on the wire, extended protocol rejected: the held Parse fails with 42501, the server skips the rest of the Sync (one ReadyForQuery), and the Query pipelined after it runs
+--- client
+perl -I$HOOP_KIT_DIR -It/lib -MPgReviewTest -e '
+    clean();
+    my $w = wire_start(qq{StartupMessage user=writer database=hoop_test
+PasswordMessage "$ENV{TOKEN_ALICE}"
+Parse "" "SELECT name FROM people WHERE id = 15"
+Bind "" ""
+Describe P ""
+Execute ""
+Sync
+Query "SELECT 15 AS after"
+Terminate});
+    my @m = wire_read($w, sub { grep { /^NoticeResponse/ } @_ });
+    my ($id) = $m[-1] =~ /held for review ([A-Za-z0-9_-]{16})/;
+    print "reject: ", api_post("carol", $id, "reject", "no"), "\n";
+    my @all = wire_read($w);
+    s/\Q$id\E/<id>/g for @all;
+    print "$_\n" for @all[@m .. $#all];
+'
+--- client_output
+reject: 200 rejected
+ErrorResponse S=ERROR C=42501 M="statement rejected in review <id>: no"
+ReadyForQuery I
+RowDescription after:int4
+DataRow 15
+CommandComplete "SELECT 1"
+ReadyForQuery I
