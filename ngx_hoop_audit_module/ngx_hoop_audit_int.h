@@ -73,6 +73,8 @@ typedef struct {
 
     ngx_hoop_audit_ship_t      *ship;       /* this worker's, at run time */
 
+    ngx_flag_t                  sessions;   /* hoop_audit_sessions */
+
     ngx_msec_t                  review_timeout;
     time_t                      review_window;
     time_t                      review_retention;

@@ -81,6 +81,13 @@ static ngx_command_t  ngx_hoop_audit_commands[] = {
       0,
       NULL },
 
+    { ngx_string("hoop_audit_sessions"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      0,
+      offsetof(ngx_hoop_audit_conf_t, sessions),
+      NULL },
+
     { ngx_string("hoop_review_timeout"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -164,6 +171,7 @@ ngx_hoop_audit_create_conf(ngx_cycle_t *cycle)
     acf->max_events = NGX_CONF_UNSET_UINT;
     acf->max_bytes = NGX_CONF_UNSET_SIZE;
     acf->max_field = NGX_CONF_UNSET_SIZE;
+    acf->sessions = NGX_CONF_UNSET;
     acf->review_timeout = NGX_CONF_UNSET_MSEC;
     acf->review_window = NGX_CONF_UNSET;
     acf->review_retention = NGX_CONF_UNSET;
@@ -189,6 +197,7 @@ ngx_hoop_audit_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_uint_value(acf->max_events, NGX_HOOP_AUDIT_MAX_EVENTS);
     ngx_conf_init_size_value(acf->max_bytes, NGX_HOOP_AUDIT_MAX_BYTES);
     ngx_conf_init_size_value(acf->max_field, NGX_HOOP_AUDIT_MAX_FIELD);
+    ngx_conf_init_value(acf->sessions, 1);
     ngx_conf_init_msec_value(acf->review_timeout, NGX_HOOP_REVIEW_TIMEOUT);
     ngx_conf_init_value(acf->review_window, NGX_HOOP_REVIEW_WINDOW);
     ngx_conf_init_value(acf->review_retention, NGX_HOOP_REVIEW_RETENTION);

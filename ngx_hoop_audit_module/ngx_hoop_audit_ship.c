@@ -399,8 +399,11 @@ ngx_hoop_audit_send(ngx_hoop_audit_ship_t *ship, u_char *payload, size_t len,
     }
 
     /* the session's own copy, for replaying it through hoop_api */
-    ngx_hoop_review_index_session(ship->redis, &argv[argc], &argvlen[argc],
-                                  n, payload, len);
+
+    if (acf->sessions) {
+        ngx_hoop_review_index_session(ship->redis, &argv[argc],
+                                      &argvlen[argc], n, payload, len);
+    }
 
     return NGX_OK;
 }

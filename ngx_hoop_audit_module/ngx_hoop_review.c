@@ -8,8 +8,9 @@
  * it PUBLISHes the review id, and the worker waiting for that id reads the
  * outcome from the hash.  Messages sent while our subscriber was away are
  * lost, so every (re)subscription re-reads the state of every review this
- * worker waits for, and so does a sweep every 5 seconds (a safety net).  A subscriber away for longer than a grace period
- * fails the waiting reviews (fail closed).
+ * worker waits for, and so does a sweep every 5 seconds (a safety net).
+ * A subscriber away for longer than a grace period fails the waiting
+ * reviews (fail closed).
  *
  * A review's memory is its own pool, freed once the caller is done with it
  * (handler called or withdrawn) and no command holding it is in flight.
