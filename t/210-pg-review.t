@@ -31,6 +31,9 @@ BEGIN {
     $ENV{TEST_NGINX_DEAD_PORT} = $s->sockport;
     close $s;
 
+    # a Redis of a test's own (TEST 16): the gateway port + 2
+    $ENV{TEST_NGINX_OWN_REDIS_PORT} = ($ENV{TEST_NGINX_PG_GW_PORT} // 19432) + 2;
+
     # tokens for the clients (HoopToken needs the kit: minted here)
     for my $who (['alice', ['eng']], ['bob', ['eng']],
                  ['carol', ['sec', 'eng']], ['dave', ['sec']])
@@ -650,3 +653,50 @@ RowDescription after:int4
 DataRow 15
 CommandComplete "SELECT 1"
 ReadyForQuery I
+
+
+
+=== TEST 16: Redis goes away while a statement is held: once the review store gives up on it (its grace), the statement fails closed with 42501 and the session goes on
+The gateway's Redis here is one of this test's own (no password), started
+after nginx (the store connects when it comes) and shut down while the
+statement waits.
+--- main_config
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+hoop_redis 127.0.0.1:$TEST_NGINX_OWN_REDIS_PORT connect_timeout=1s;
+
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role writer user=app_scram password=vault:app_scram
+                            database=hoop_test groups=eng;
+        hoop_pg_review statement=select relation=people;
+    }
+}
+--- client
+perl -I$HOOP_KIT_DIR -It/lib -MPgReviewTest -MFile::Temp=tempdir -MRedis -e '
+    my $dir = tempdir(CLEANUP => 1);
+    system("redis-server", "--port", $ENV{TEST_NGINX_OWN_REDIS_PORT},
+           "--bind", "127.0.0.1", "--daemonize", "yes", "--save", "",
+           "--appendonly", "no", "--dir", $dir,
+           "--pidfile", "$dir/redis.pid", "--logfile", "$dir/redis.log") == 0
+        or die "redis-server\n";
+    my $own = wait_until(sub { Redis->new(server => "127.0.0.1:$ENV{TEST_NGINX_OWN_REDIS_PORT}", reconnect => 0) }, "our Redis");
+    # whatever happens below, it does not outlive the test
+    END { system("sh", "-c", "kill \$(cat $dir/redis.pid) 2>/dev/null") if $dir }
+    wait_until(sub { my %n = $own->pubsub_numsub("hoop:review:decided"); $n{"hoop:review:decided"} }, "the review store to subscribe");
+    my $p = psql_start("alice", "writer", "SELECT name FROM people WHERE id = 1;\nSELECT 16;\n");
+    my $id = psql_notice($p);
+    eval { $own->shutdown("nosave") };
+    (my $out = psql_finish($p)) =~ s/\Q$id\E/<id>/g;
+    print $out;
+'
+--- client_output_like
+^ERROR:  42501: review <id> failed, denied: .+
+16
+$
