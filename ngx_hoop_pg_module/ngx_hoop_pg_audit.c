@@ -93,6 +93,8 @@ ngx_hoop_pg_audit_open(ngx_stream_session_t *s)
                                        : &ngx_hoop_pg_audit_login_pass);
 
     ngx_hoop_pg_audit_send(s, "session.open", &f);
+
+    ngx_hoop_pg_audit_relay(s);
 }
 
 

@@ -26,6 +26,7 @@ typedef struct {
 
 
 ngx_uint_t ngx_hoop_pg_audit_enabled(ngx_stream_session_t *s);
+void ngx_hoop_pg_audit_relay(ngx_stream_session_t *s);
 void ngx_hoop_pg_audit_add(ngx_hoop_pg_audit_fields_t *f, const char *name,
     ngx_str_t *value);
 void ngx_hoop_pg_audit_add_uint(ngx_hoop_pg_audit_fields_t *f,

@@ -99,6 +99,9 @@ struct ngx_hoop_pg_audit_s {
     unsigned                     overflow:1;
     unsigned                     unsynced:1;    /* Parse/Execute since the
                                                    last Sync */
+    unsigned                     login_ready:1; /* the next ReadyForQuery
+                                                   ends the client's own
+                                                   login (passthrough) */
 };
 
 
@@ -181,6 +184,32 @@ ngx_hoop_pg_audit_cleanup(void *data)
 
     for (i = 0; i < NGX_HOOP_PG_AUDIT_PORTALS; i++) {
         ngx_hoop_pg_audit_unref(a->portals[i].text);
+    }
+}
+
+
+/*
+ * The relay starts.  In passthrough mode the client logs in to the server
+ * itself, through the relay: the login's ReadyForQuery is still to come,
+ * and answers nothing the client may have pipelined behind its password.
+ */
+
+void
+ngx_hoop_pg_audit_relay(ngx_stream_session_t *s)
+{
+    ngx_hoop_pg_ctx_t    *ctx;
+    ngx_hoop_pg_audit_t  *a;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (ctx->authenticated) {
+        return;
+    }
+
+    a = ngx_hoop_pg_audit_state(s);
+
+    if (a) {
+        a->login_ready = 1;
     }
 }
 
@@ -424,6 +453,12 @@ ngx_hoop_pg_audit_answer(ngx_stream_session_t *s, u_char type, size_t len)
     ngx_hoop_pg_audit_flush_cur(s, a);
 
     if (type == 'Z') {
+        if (a->login_ready) {
+            /* statements pipelined behind the login wait for the next */
+            a->login_ready = 0;
+            return;
+        }
+
         if (a->ssync < a->csync) {
             a->ssync++;
         }

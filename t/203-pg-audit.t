@@ -21,6 +21,7 @@ BEGIN {
     # a stream of this run only
     $ENV{TEST_NGINX_AUDIT_STREAM} = "hoop:test:audit:$$";
     $ENV{TEST_NGINX_PG_GW_PORT2} = ($ENV{TEST_NGINX_PG_GW_PORT} // 19432) + 1;
+    $ENV{TEST_NGINX_PG_GW_PORT3} = ($ENV{TEST_NGINX_PG_GW_PORT} // 19432) + 2;
 
     # hoop-events N FIELD...: waits for N entries in the stream, prints
     # the statement events (one line each, "-" for a missing field) and a
@@ -136,6 +137,14 @@ stream {
         hoop_pg_plaintext_login on;
         hoop_pg_role writer user=app_scram password=vault:app_scram
                             database=hoop_test groups=sre;
+        hoop_audit on;
+    }
+
+    # passthrough: the client logs in to PostgreSQL itself
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT3;
+
+        hoop_pg    127.0.0.1:$TEST_NGINX_PG_PORT;
         hoop_audit on;
     }
 }
@@ -344,3 +353,31 @@ perl $HOOP_EVENTS 135 protocol rows untracked | sort | uniq -c | sed 's/^ *//'
 3 protocol=execute rows=- untracked=1
 127 protocol=execute rows=1 untracked=-
 1 protocol=query rows=- untracked=1
+
+
+
+=== TEST 8: passthrough (the client logs in to PostgreSQL itself): session.open says so, and a Query pipelined behind the startup packet is matched to its own answer, not to the login's ReadyForQuery
+generate_series(1, 3) gives 3 rows.
+--- client
+export REDISCLI_AUTH=$(perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; print decode_json(<$f>)->{redis}' $TEST_NGINX_VAULT)
+redis-cli -p $TEST_NGINX_REDIS_PORT --no-auth-warning DEL $TEST_NGINX_AUDIT_STREAM > /dev/null
+perl $HOOP_PG_SEND $TEST_NGINX_PG_GW_PORT3 <<'PG'
+StartupMessage user=app_trust database=hoop_test
+Query "SELECT g FROM generate_series(1, 3) g"
+Terminate
+PG
+perl $HOOP_EVENTS 2 protocol statement rows error
+redis-cli -p $TEST_NGINX_REDIS_PORT --no-auth-warning --raw XRANGE $TEST_NGINX_AUDIT_STREAM - + \
+    | grep -A1 -x -E 'login|tls|role' | grep -v -- --
+--- client_output
+ReadyForQuery RowDescription DataRow DataRow DataRow CommandComplete ReadyForQuery
+protocol=query statement=SELECT g FROM generate_series($1, $2) g rows=3 error=-
+session.open:1 statement:1
+role
+app_trust
+tls
+off
+login
+passthrough
+role
+app_trust
