@@ -699,3 +699,65 @@ perl -I$HOOP_KIT_DIR -It/lib -MPgReviewTest -MFile::Temp=tempdir -MRedis -e '
 --- client_output
 ERROR:  42501: review <id> failed, denied: the review store is unreachable
 16
+
+
+
+=== TEST 17: a FunctionCall message a review rule matches is held the same way: approved, the server runs it (int4pl(2, 3) = 5); rejected, 42501 and the session goes on
+--- main_config
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis;
+
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role writer user=app_scram password=vault:app_scram
+                            database=hoop_test groups=eng;
+        hoop_pg_allow  statement=function_call;
+        hoop_pg_review statement=function_call;
+    }
+}
+--- client
+perl -I$HOOP_KIT_DIR -It/lib -MPgReviewTest -e '
+    require HoopPgWire;
+    clean();
+    # FunctionCall int4pl (oid 177): text arguments "2" and "3", text result
+    my $call = HoopPgWire::message("F", pack("N n n n", 177, 1, 0, 2)
+                                        . pack("N a*", 1, "2") . pack("N a*", 1, "3")
+                                        . pack("n", 0));
+    for my $what ("approve", "reject") {
+        my $w = wire_start(qq{StartupMessage user=writer database=hoop_test
+PasswordMessage "$ENV{TOKEN_ALICE}"});
+        wire_read($w, sub { grep { /^ReadyForQuery/ } @_ });
+        print { $w->{sock} } $call . HoopPgWire::encode(qq{Query "SELECT 17 AS after"\nTerminate});
+        my @m = wire_read($w, sub { grep { /^NoticeResponse/ } @_ });
+        my ($id) = $m[-1] =~ /held for review ([A-Za-z0-9_-]{16})/;
+        print "text: ", review($id)->{text}, "\n";
+        print "$what: ", api_post("carol", $id, $what), "\n";
+        my @all = wire_read($w);
+        s/\Q$id\E/<id>/g for @all;
+        print "$_\n" for @all[@m .. $#all];
+    }
+'
+--- client_output
+text: (FunctionCall message)
+approve: 200 approved
+FunctionCallResponse 5
+ReadyForQuery I
+RowDescription after:int4
+DataRow 17
+CommandComplete "SELECT 1"
+ReadyForQuery I
+text: (FunctionCall message)
+reject: 200 rejected
+ErrorResponse S=ERROR C=42501 M="statement rejected in review <id>"
+ReadyForQuery I
+RowDescription after:int4
+DataRow 17
+CommandComplete "SELECT 1"
+ReadyForQuery I
