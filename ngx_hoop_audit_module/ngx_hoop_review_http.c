@@ -137,8 +137,16 @@ ngx_hoop_review_http_handler(ngx_http_request_t *r)
 
     rlcf = ngx_http_get_module_loc_conf(r, ngx_hoop_review_http_module);
 
-    if (!rlcf->review || r != r->main) {
+    if (!rlcf->review) {
         return NGX_DECLINED;
+    }
+
+    if (r != r->main) {
+        /* fail closed: a subrequest would not bypass the review */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "hoop review: a subrequest to a location under "
+                      "hoop_review is refused");
+        return NGX_HTTP_FORBIDDEN;
     }
 
     ctx = ngx_http_get_module_ctx(r, ngx_hoop_review_http_module);

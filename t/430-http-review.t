@@ -237,3 +237,27 @@ the first sees the same review: yes
 after approval: first 200 one, second 200 two
 --- no_error_log
 [error]
+
+
+
+=== TEST 4: a subrequest into a hoop_review location is refused (it would otherwise bypass the review)
+--- config
+location /admin/ {
+    hoop_auth oidc=test;
+    hoop_review;
+}
+location /page/ {
+    auth_request /admin/x;
+}
+--- user_files
+>>> admin/x
+admin
+>>> page/x
+page
+--- review
+my $r = get_as('alice', '/page/x');
+out("through auth_request: $r->{status}");
+--- review_output
+through auth_request: 403
+--- error_log
+a subrequest to a location under hoop_review is refused
