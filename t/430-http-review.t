@@ -144,7 +144,7 @@ after the window: 403 a new review: yes
 
 
 
-=== TEST 3: two nginx instances sharing one Redis: a decision on one reaches a request held on the other at once, and grants are shared
+=== TEST 3: two nginx instances (the second with two workers) sharing one Redis: a decision on one reaches a request held on the other at once, and grants are shared
 --- config
 location /held/ {
     hoop_auth oidc=test;
@@ -185,6 +185,9 @@ location /api/ {
 _EOC_
 my $ok = eval {
     ready($port);
+    # every worker of both is subscribed: one here, two there
+    wait_until(sub { redis()->pubsub('NUMSUB', 'hoop:review:decided')->[1]
+                     >= 3 }, "three subscribers");
     for my $d (qw(held gated)) {
         mkdir "$dir/html/$d";
         open my $fh, '>', "$dir/html/$d/x" or die;

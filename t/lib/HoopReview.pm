@@ -168,7 +168,7 @@ sub events {
     return @events;
 }
 
-# A second nginx sharing the test Redis: "http { ... }" body given, on
+# A second nginx (two workers) sharing the test Redis: "server { ... }" body, on
 # $port; the same modules, vault and identity provider as the one under
 # test.  Returns its prefix directory.
 sub second_start {
@@ -181,7 +181,7 @@ sub second_start {
     open my $fh, '>', "$dir/conf/nginx.conf" or die "$dir: $!\n";
     print {$fh} <<"_EOC_";
 $modules
-worker_processes 1;
+worker_processes 2;
 daemon on;
 master_process on;
 user root;
