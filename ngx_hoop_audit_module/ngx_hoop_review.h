@@ -25,9 +25,16 @@
  * Rules for callers:
  *
  *   - Both return NULL when the review cannot be recorded now (Redis not
- *     connected, no "hoop_redis", out of memory): fail closed.
+ *     connected, no "hoop_redis", out of memory) or the request is invalid
+ *     (no identity, unknown kind, bad scope: logged): fail closed.
  *   - The handler is never called from inside request()/gate(); it runs
- *     later from the event loop.
+ *     later from the event loop (from a Redis reply or a timer).  It may
+ *     start new reviews and close the caller's session; withdrawing the
+ *     review it is called for is a no-op.  A worker that exits calls no
+ *     handler.
+ *   - Waiting is bounded by the timeout; a worker that loses its
+ *     subscription to Redis for more than 3 s fails what it waits for
+ *     (FAILED).
  *   - The review object belongs to the audit module, not to the caller's
  *     pool.  It is valid until the handler returns or until
  *     ngx_hoop_review_withdraw() returns; never touch it after either.
