@@ -31,6 +31,9 @@
 /* a sanity bound when reading: 64 fields of max_field=1m stay below it */
 #define NGX_HOOP_AUDIT_MAX_RECORD    (128 * 1024 * 1024)
 #define NGX_HOOP_AUDIT_TICK          1000
+/* hoop_audit_flush default (ms), and how many fresh events go at once */
+#define NGX_HOOP_AUDIT_FLUSH         2
+#define NGX_HOOP_AUDIT_FLUSH_BATCH   64
 #define NGX_HOOP_AUDIT_ORPHAN_TICKS  5
 
 #define NGX_HOOP_AUDIT_FSYNC_OFF     0
@@ -74,6 +77,7 @@ typedef struct {
     ngx_hoop_audit_ship_t      *ship;       /* this worker's, at run time */
 
     ngx_flag_t                  sessions;   /* hoop_audit_sessions */
+    ngx_msec_t                  flush;      /* hoop_audit_flush */
 
     ngx_msec_t                  review_timeout;
     time_t                      review_window;
@@ -152,6 +156,10 @@ struct ngx_hoop_audit_ship_s {
     ngx_event_t                 tick;
     ngx_uint_t                  ticks;
 
+    /* fresh events wait up to conf->flush to go out in one write */
+    ngx_event_t                 flush;
+    ngx_uint_t                  waiting;    /* fresh since the last pump */
+
     unsigned                    pumping:1;
     unsigned                    exiting:1;
     unsigned                    spool_failed:1;
@@ -162,6 +170,7 @@ struct ngx_hoop_audit_ship_s {
 ngx_hoop_audit_item_t *ngx_hoop_audit_record_create(
     ngx_hoop_audit_ship_t *ship, ngx_str_t *type,
     ngx_hoop_audit_field_t *fields, ngx_uint_t n);
+void ngx_hoop_audit_record_seal(ngx_hoop_audit_item_t *item);
 ngx_int_t ngx_hoop_audit_record_parse(u_char *p, u_char *last,
     ngx_hoop_audit_rec_t *rec);
 ngx_int_t ngx_hoop_audit_record_fields(u_char *p, size_t len,

@@ -88,6 +88,13 @@ static ngx_command_t  ngx_hoop_audit_commands[] = {
       offsetof(ngx_hoop_audit_conf_t, sessions),
       NULL },
 
+    { ngx_string("hoop_audit_flush"),
+      NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      0,
+      offsetof(ngx_hoop_audit_conf_t, flush),
+      NULL },
+
     { ngx_string("hoop_review_timeout"),
       NGX_MAIN_CONF|NGX_DIRECT_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -172,6 +179,7 @@ ngx_hoop_audit_create_conf(ngx_cycle_t *cycle)
     acf->max_bytes = NGX_CONF_UNSET_SIZE;
     acf->max_field = NGX_CONF_UNSET_SIZE;
     acf->sessions = NGX_CONF_UNSET;
+    acf->flush = NGX_CONF_UNSET_MSEC;
     acf->review_timeout = NGX_CONF_UNSET_MSEC;
     acf->review_window = NGX_CONF_UNSET;
     acf->review_retention = NGX_CONF_UNSET;
@@ -198,6 +206,7 @@ ngx_hoop_audit_init_conf(ngx_cycle_t *cycle, void *conf)
     ngx_conf_init_size_value(acf->max_bytes, NGX_HOOP_AUDIT_MAX_BYTES);
     ngx_conf_init_size_value(acf->max_field, NGX_HOOP_AUDIT_MAX_FIELD);
     ngx_conf_init_value(acf->sessions, 1);
+    ngx_conf_init_msec_value(acf->flush, NGX_HOOP_AUDIT_FLUSH);
     ngx_conf_init_msec_value(acf->review_timeout, NGX_HOOP_REVIEW_TIMEOUT);
     ngx_conf_init_value(acf->review_window, NGX_HOOP_REVIEW_WINDOW);
     ngx_conf_init_value(acf->review_retention, NGX_HOOP_REVIEW_RETENTION);

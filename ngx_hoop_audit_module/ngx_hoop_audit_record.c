@@ -36,7 +36,6 @@ ngx_hoop_audit_record_create(ngx_hoop_audit_ship_t *ship, ngx_str_t *type,
 {
     u_char                 *p, *payload, *q;
     size_t                  plen, hlen, vlen, tlen;
-    uint32_t                crc;
     uint64_t                ms;
     ngx_uint_t              i, ntrunc;
     ngx_time_t             *tp;
@@ -157,10 +156,25 @@ ngx_hoop_audit_record_create(ngx_hoop_audit_ship_t *ship, ngx_str_t *type,
 
     *p = LF;
 
-    crc = ngx_crc32_long(payload, plen);
-    (void) ngx_sprintf(item->data, "%08xD %uz ", crc, plen);
+    /* the CRC is written when the record goes to the spool, if ever */
+    (void) ngx_cpymem(item->data, header, hlen);
 
     return item;
+}
+
+
+/* an event from memory goes to the spool: its checksum, now */
+
+void
+ngx_hoop_audit_record_seal(ngx_hoop_audit_item_t *item)
+{
+    size_t    plen;
+    uint32_t  crc;
+
+    plen = item->len - item->header - 1;
+    crc = ngx_crc32_long(item->data + item->header, plen);
+
+    (void) ngx_sprintf(item->data, "%08xD", crc);
 }
 
 

@@ -45,6 +45,7 @@ static void ngx_hoop_audit_finished(ngx_hoop_audit_ship_t *ship,
 static void ngx_hoop_audit_on_ready(ngx_hoop_redis_t *rd, void *data);
 static void ngx_hoop_audit_on_down(ngx_hoop_redis_t *rd, void *data);
 static void ngx_hoop_audit_tick(ngx_event_t *ev);
+static void ngx_hoop_audit_flush(ngx_event_t *ev);
 static void ngx_hoop_audit_orphans(ngx_hoop_audit_ship_t *ship);
 static ngx_uint_t ngx_hoop_audit_replayer(ngx_hoop_audit_ship_t *ship);
 static void ngx_hoop_audit_replayer_release(ngx_hoop_audit_ship_t *ship);
@@ -98,6 +99,11 @@ ngx_hoop_audit_ship_create(ngx_cycle_t *cycle, ngx_hoop_audit_conf_t *acf)
     ship->tick.log = cycle->log;
     ship->tick.cancelable = 1;
 
+    ship->flush.handler = ngx_hoop_audit_flush;
+    ship->flush.data = ship;
+    ship->flush.log = cycle->log;
+    ship->flush.cancelable = 1;
+
     ngx_add_timer(&ship->tick, NGX_HOOP_AUDIT_TICK);
 
     ngx_hoop_redis_connect(ship->redis);
@@ -124,7 +130,21 @@ ngx_hoop_audit_ship_event(ngx_hoop_audit_ship_t *ship,
         ship->queued++;
         ship->queued_bytes += item->len;
 
-        ngx_hoop_audit_pump(ship);
+        /*
+         * Under load, events of a few milliseconds go out in one write and
+         * Redis reads them in one go: far fewer system calls on both sides
+         * than a write per event.  Memory and the spool keep them meanwhile
+         * as before.
+         */
+
+        if (ship->conf->flush == 0
+            || ++ship->waiting >= NGX_HOOP_AUDIT_FLUSH_BATCH)
+        {
+            ngx_hoop_audit_pump(ship);
+
+        } else if (!ship->flush.timer_set) {
+            ngx_add_timer(&ship->flush, ship->conf->flush);
+        }
 
         return NGX_OK;
     }
@@ -196,6 +216,10 @@ ngx_hoop_audit_ship_exit(ngx_hoop_audit_ship_t *ship)
         ngx_del_timer(&ship->tick);
     }
 
+    if (ship->flush.timer_set) {
+        ngx_del_timer(&ship->flush);
+    }
+
     /* on_down runs from here and spools the memory queue */
     ngx_hoop_redis_close(ship->redis);
 
@@ -232,6 +256,14 @@ ngx_hoop_audit_pump(ngx_hoop_audit_ship_t *ship)
     }
 
     ship->pumping = 1;
+
+    /* everything fresh goes now (as far as the window allows) */
+
+    ship->waiting = 0;
+
+    if (ship->flush.timer_set) {
+        ngx_del_timer(&ship->flush);
+    }
 
     while (ship->ninflight < NGX_HOOP_AUDIT_WINDOW) {
 
@@ -446,7 +478,11 @@ ngx_hoop_audit_reply(ngx_hoop_redis_t *rd, redisReply *reply, void *data)
 
     ngx_hoop_audit_acked(ship, item);
 
-    ngx_hoop_audit_pump(ship);
+    /* fresh events waiting for the flush timer keep waiting for it */
+
+    if (!ship->flush.timer_set) {
+        ngx_hoop_audit_pump(ship);
+    }
 }
 
 
@@ -583,6 +619,13 @@ ngx_hoop_audit_on_down(ngx_hoop_redis_t *rd, void *data)
 
     ship->queued = 0;
     ship->queued_bytes = 0;
+}
+
+
+static void
+ngx_hoop_audit_flush(ngx_event_t *ev)
+{
+    ngx_hoop_audit_pump(ev->data);
 }
 
 

@@ -80,6 +80,8 @@ ngx_hoop_audit_spool_append(ngx_hoop_audit_ship_t *ship,
         ship->nsegments++;
     }
 
+    ngx_hoop_audit_record_seal(item);
+
     rc = ngx_hoop_audit_spool_write(ship, seg, item->data, item->len);
 
     if (rc != NGX_OK && seg->size == 0) {
@@ -120,6 +122,10 @@ ngx_hoop_audit_spool_prepend(ngx_hoop_audit_ship_t *ship, ngx_queue_t *items)
          q = ngx_queue_next(q))
     {
         item = ngx_queue_data(q, ngx_hoop_audit_item_t, queue);
+
+        if (seg) {
+            ngx_hoop_audit_record_seal(item);
+        }
 
         if (seg == NULL
             || ngx_hoop_audit_spool_write(ship, seg, item->data, item->len)
