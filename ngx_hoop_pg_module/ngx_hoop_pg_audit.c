@@ -454,7 +454,7 @@ ngx_hoop_pg_audit_result(ngx_stream_session_t *s, u_char *msg, size_t len)
 void
 ngx_hoop_pg_audit_done(ngx_stream_session_t *s)
 {
-    ngx_str_t                    text, decision, kind, error;
+    ngx_str_t                    text, decision, kind, error, masked;
     ngx_pool_t                  *pool;
     ngx_hoop_pg_ctx_t           *ctx;
     ngx_hoop_pg_audit_stmt_t    *st;
@@ -504,6 +504,9 @@ ngx_hoop_pg_audit_done(ngx_stream_session_t *s)
         error.len = 5;
         ngx_hoop_pg_audit_add(&f, "error", &error);
     }
+
+    ngx_hoop_pg_mask_audit(s, pool, &masked);
+    ngx_hoop_pg_audit_add(&f, "masked", &masked);
 
     ngx_hoop_pg_audit_send(s, "statement", &f);
 

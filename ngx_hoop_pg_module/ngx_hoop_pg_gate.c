@@ -34,7 +34,7 @@ ngx_hoop_pg_gate_run(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate)
     for ( ;; ) {
         b = *gate->buf;
 
-        if (gate->ready >= b->last) {
+        if (gate->ready >= b->last || gate->hold) {
             return NGX_OK;
         }
 
@@ -117,6 +117,10 @@ ngx_hoop_pg_gate_run(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate)
 
         if (n == 0) {
             return NGX_ERROR;
+        }
+
+        if (n == NGX_HOOP_PG_GATE_DROPPED) {
+            continue;
         }
 
         gate->ready += n;

@@ -70,6 +70,11 @@ ngx_hoop_pg_relay_start(ngx_stream_session_t *s)
 
     ngx_hoop_pg_enforce_init(s);
 
+    if (ngx_hoop_pg_mask_init(s) != NGX_OK) {
+        ngx_hoop_pg_relay_done(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     /*
      * Bytes already read from the client: in passthrough mode the
      * startup packet (untyped: it passes as is) and whatever followed;
@@ -371,6 +376,10 @@ ngx_hoop_pg_server_message(ngx_stream_session_t *s, u_char type, size_t len)
     ngx_hoop_pg_ctx_t  *ctx;
 
     ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (ctx->mask && ngx_hoop_pg_mask_server_header(s, type, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (type == 'Z' && ctx->in_flight && --ctx->in_flight == 0) {
         ngx_hoop_pg_cancel_busy(s, 0);

@@ -1,0 +1,184 @@
+# Masking in the Postgres gateway (hoop_pg_mask): column rules resolved
+# through the catalog (aliases, schema.table.column), detectors on
+# expressions, text and binary formats, statements re-executed without a
+# RowDescription, COPY out, errors, notices and notifications, the row
+# bound, scoping by group, and the path without rules untouched.
+#
+# Data: t/fixtures/schema.sql (people: 20 rows of fake personal data) and
+# the tables TEST 1 creates.  Expected values follow from the rules of the
+# configuration below:
+#   emails      column=email with=partial   alice@example.com -> a***@example.com
+#                                           (one character kept when the
+#                                           local part has 4+, domain kept)
+#   cards       column=card,ssn             -> ****
+#   staff_iban  column=hr.staff.iban with=null -> NULL (only that table)
+#   text        detect=email,credit_card,ssn,phone,iban -> each finding ****
+# the first three and "text" are off for the group "support".
+
+use strict;
+use warnings;
+
+our ($kit, $token, $support);
+
+BEGIN {
+    require HoopToken;
+
+    $kit = HoopToken->standard;
+    $ENV{TEST_NGINX_JWKS} = $kit->write_jwks('jwks.json');
+    $ENV{TEST_NGINX_ISSUER} = $kit->issuer;
+    $ENV{TEST_NGINX_PG_GW_PORT2} = ($ENV{TEST_NGINX_PG_GW_PORT} // 19432) + 1;
+    $ENV{TEST_NGINX_PG_GW_PORT3} = ($ENV{TEST_NGINX_PG_GW_PORT} // 19432) + 2;
+    $ENV{TEST_NGINX_PG_GW_PORT4} = ($ENV{TEST_NGINX_PG_GW_PORT} // 19432) + 3;
+
+    $token = $kit->token(key => 'ec256', ttl => 3600, claims => {
+        sub => 'u-sre', email => 'sre@example.com', groups => ['sre'],
+    });
+    $support = $kit->token(key => 'ec256', ttl => 3600, claims => {
+        sub => 'u-support', groups => ['support'],
+    });
+    $ENV{TOKEN_SRE} = $token;
+    $ENV{TOKEN_SUPPORT} = $support;
+
+    (my $lib = $INC{'HoopToken.pm'}) =~ s{/[^/]+$}{};
+    require File::Spec;
+    $ENV{HOOP_T_LIB} = File::Spec->rel2abs($lib);
+}
+
+use Test::Nginx::Socket 'no_plan';
+use HoopClient;
+use HoopPgWire;
+
+HoopClient::install();
+HoopPgWire::install();
+
+repeat_each(1);
+no_shuffle();
+
+add_block_preprocessor(sub {
+    my ($block) = @_;
+
+    return if defined $block->main_config;
+
+    $block->set_value('main_config', <<'CONF');
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+
+stream {
+    log_format mask '$hoop_pg_user $hoop_pg_mask_count [$hoop_pg_mask_detail]';
+
+    # real clients: TLS, token login
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                     127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_ssl_certificate     $TEST_NGINX_PKI/gateway.crt;
+        hoop_pg_ssl_certificate_key $TEST_NGINX_PKI/gateway.key;
+        hoop_pg_auth                oidc=test;
+        hoop_pg_role reader user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre,support;
+
+        hoop_pg_mask column=email with=partial name=emails
+                     unless_groups=support;
+        hoop_pg_mask column=card,ssn name=cards unless_groups=support;
+        hoop_pg_mask column=hr.staff.iban with=null name=staff_iban;
+        hoop_pg_mask detect=email,credit_card,ssn,phone,iban name=text
+                     unless_groups=support;
+
+        access_log logs/mask.log mask;
+    }
+
+    # transcripts: the same rules, plaintext token login (loopback)
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT2;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role reader user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+
+        hoop_pg_mask column=email with=partial name=emails;
+        hoop_pg_mask column=card,ssn name=cards;
+        hoop_pg_mask detect=email,credit_card,ssn,phone,iban name=text;
+        hoop_pg_mask_max_row 2k;
+    }
+
+    # unknown origin refused; no detectors
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT3;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role reader user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+
+        hoop_pg_mask column=email,card name=columns unknown=refuse;
+    }
+
+    # no rules: the relay as it always was
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT4;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role reader user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+    }
+}
+CONF
+});
+
+run_tests();
+
+__DATA__
+
+=== TEST 1: setup: tables of this suite (directly on PostgreSQL, as the owner)
+--- client
+psql -X -q -At -v ON_ERROR_STOP=1 -p $TEST_NGINX_PG_PORT -U hoop -d hoop_test <<'SQL'
+SET client_min_messages = warning;
+DROP SCHEMA IF EXISTS hr CASCADE;
+CREATE SCHEMA hr;
+CREATE TABLE hr.staff (id int PRIMARY KEY, name text, iban text);
+INSERT INTO hr.staff VALUES (1, 'Staff One', 'XX00 NOT AN IBAN');
+DROP TABLE IF EXISTS public.staff, public.mask_unique, public.mask_wide;
+CREATE TABLE public.staff (id int PRIMARY KEY, name text, iban text);
+INSERT INTO public.staff VALUES (1, 'Public One', 'XX00 NOT AN IBAN');
+CREATE TABLE public.mask_unique (email text UNIQUE);
+CREATE TABLE public.mask_wide (id int, email text, blob text);
+INSERT INTO public.mask_wide VALUES (1, 'wide.one@example.com', repeat('x', 5000)),
+                                    (2, 'wide.two@example.com', 'short');
+GRANT USAGE ON SCHEMA hr TO app_scram;
+GRANT SELECT ON ALL TABLES IN SCHEMA hr TO app_scram;
+GRANT SELECT, INSERT, DELETE ON public.staff, public.mask_unique, public.mask_wide TO app_scram;
+SQL
+echo ok
+--- client_output
+ok
+
+
+
+=== TEST 2: psql: column rules and detectors; Luhn-invalid numbers and wrong IBAN checksums stay; NULLs stay NULL
+Row 1: email by its column rule (partial), card and ssn redacted by
+column, phone and iban by the detectors; row 8's notes hold a spaced card
+number; row 20's notes a Luhn-invalid number and a wrong-checksum IBAN;
+row 19 is NULL everywhere.
+--- client
+PGPASSWORD=$TOKEN_SRE psql -X -At "user=reader dbname=hoop_test sslmode=require" \
+    -c "SELECT id, name, email, card, ssn, phone, iban, notes FROM people WHERE id IN (1, 8, 19, 20) ORDER BY id"
+--- client_output
+1|Alice Anders|a***@example.com|****|****|****|****|VIP customer
+8|Heidi Hansen|h***@example.net|****|****|****|****|card **** used once
+19|Sybil Smith||||||
+20|Trent Taylor|t***@example.com|****|****|****|****|not a card: 4111111111111112; not an iban: GB82WEST12345698765433
+
+
+
+=== TEST 3: aliases keep their column's rule; expressions and concatenations get the detectors
+--- client
+PGPASSWORD=$TOKEN_SRE psql -X -At "user=reader dbname=hoop_test sslmode=require" \
+    -c "SELECT email AS e, upper(email) AS u, lower(email), 'mail: ' || email AS c, card AS x, left(card, 4) AS prefix FROM people WHERE id = 2"
+--- client_output
+b***@example.com|****|****|mail: ****|****|5555
