@@ -688,10 +688,6 @@ ngx_hoop_pg_mask_cleanup(void *data)
         ngx_free(ms->copy_rules);
     }
 
-    if (ms->attrs) {
-        ngx_free(ms->attrs);
-    }
-
     if (ms->catalog_pool) {
         ngx_destroy_pool(ms->catalog_pool);
     }

@@ -182,3 +182,181 @@ PGPASSWORD=$TOKEN_SRE psql -X -At "user=reader dbname=hoop_test sslmode=require"
     -c "SELECT email AS e, upper(email) AS u, lower(email), 'mail: ' || email AS c, card AS x, left(card, 4) AS prefix FROM people WHERE id = 2"
 --- client_output
 b***@example.com|****|****|mail: ****|****|5555
+
+
+
+=== TEST 4: rules scoped by group: "support" sees clear values, except the schema.table.column rule that names no group; that rule leaves public.staff alone
+--- client
+PGPASSWORD=$TOKEN_SUPPORT psql -X -At "user=reader dbname=hoop_test sslmode=require" \
+    -c "SELECT email, card, phone, notes FROM people WHERE id = 8" \
+    -c "SELECT s.iban IS NULL, s.iban AS a, p.iban AS b FROM hr.staff s, public.staff p"
+echo ---
+PGPASSWORD=$TOKEN_SRE psql -X -At "user=reader dbname=hoop_test sslmode=require" \
+    -c "SELECT s.iban IS NULL, s.iban AS a, p.iban AS b FROM hr.staff s, public.staff p"
+--- client_output
+heidi@example.net|3530111333300000|+12065550108|card 4242 4242 4242 4242 used once
+f||XX00 NOT AN IBAN
+---
+f||XX00 NOT AN IBAN
+
+
+
+=== TEST 5: binary and text results; a named statement described once, then executed without Describe (as pgjdbc does after 5 executions), with per-column formats
+Row 1's card as int8 (a Luhn-valid number) and a JSON number holding it
+become NULL: no masked form of them is valid for their type; a jsonb
+string keeps its type (binary: the version byte 1, then the text).
+--- pg_port: $TEST_NGINX_PG_GW_PORT2
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Parse S_1 "SELECT id, email, card, phone, card::int8 AS n, to_jsonb(email) AS j, json_build_object('c', card::int8) AS o FROM people WHERE id = \\\$1" int4
+Describe S S_1
+Bind "" S_1 results=1 1
+Execute "" 0
+Sync
+Bind "" S_1 results=1 1
+Execute "" 0
+Sync
+Bind "" S_1 results=0,1,0,1,1,0,1 1
+Execute "" 0
+Sync
+Bind "" S_1 1
+Execute "" 0
+Sync
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+ParseComplete
+ParameterDescription int4
+RowDescription id:int4 email:text card:text phone:text n:int8 j:jsonb o:json
+BindComplete
+DataRow "\x00\x00\x00\x01" "a***@example.com" "****" "****" NULL "\x01\"****\"" NULL
+CommandComplete "SELECT 1"
+ReadyForQuery I
+BindComplete
+DataRow "\x00\x00\x00\x01" "a***@example.com" "****" "****" NULL "\x01\"****\"" NULL
+CommandComplete "SELECT 1"
+ReadyForQuery I
+BindComplete
+DataRow 1 "a***@example.com" "****" "****" NULL "\"****\"" NULL
+CommandComplete "SELECT 1"
+ReadyForQuery I
+BindComplete
+DataRow 1 "a***@example.com" "****" "****" NULL "\"****\"" NULL
+CommandComplete "SELECT 1"
+ReadyForQuery I
+
+
+
+=== TEST 6: the unnamed statement with Describe of the portal (libpq's extended protocol), binary; PortalSuspended between partial executions
+--- pg_port: $TEST_NGINX_PG_GW_PORT2
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Parse "" "SELECT email AS e FROM people WHERE id = 3"
+Bind "" "" results=1
+Describe P ""
+Execute "" 0
+Sync
+Parse "" "SELECT id, email FROM people WHERE id IN (1, 2) ORDER BY id"
+Bind "" ""
+Describe P ""
+Execute "" 1
+Execute "" 1
+Sync
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+ParseComplete
+BindComplete
+RowDescription e:text:binary
+DataRow "c***@example.org"
+CommandComplete "SELECT 1"
+ReadyForQuery I
+ParseComplete
+BindComplete
+RowDescription id:int4 email:text
+DataRow 1 "a***@example.com"
+PortalSuspended
+DataRow 2 "b***@example.com"
+PortalSuspended
+ReadyForQuery I
+
+
+
+=== TEST 7: DBD::Pg with server-side prepared statements, executed three times
+--- client
+perl -MDBI -e '
+    my $dbh = DBI->connect("dbi:Pg:dbname=hoop_test;host=127.0.0.1;port=$ENV{PGPORT};sslmode=require",
+                           "reader", $ENV{TOKEN_SRE},
+                           { RaiseError => 1, AutoCommit => 1, PrintError => 0,
+                             pg_server_prepare => 1 });
+    my $sth = $dbh->prepare("SELECT email, card, notes FROM people WHERE id = ?");
+    for my $id (1, 10, 13) {
+        $sth->execute($id);
+        print join("|", map { $_ // "NULL" } $sth->fetchrow_array), "\n";
+        $sth->finish;
+    }
+    $dbh->disconnect;
+'
+--- client_output
+a***@example.com|****|VIP customer
+j***@example.org|****|ssn on paper form: ****
+m***@example.com|****|call **** after 5pm
+
+
+
+=== TEST 8: COPY TO STDOUT masked in text and CSV (by column list, by the table's own columns); with=null gives \N
+--- client
+C="user=reader dbname=hoop_test sslmode=require"
+PGPASSWORD=$TOKEN_SRE psql -X -At "$C" -c "COPY people (id, email, card, notes) TO STDOUT" | sed -n '1p;8p;19p'
+PGPASSWORD=$TOKEN_SRE psql -X -At "$C" -c "COPY people TO STDOUT WITH (FORMAT csv, HEADER)" | sed -n '1,2p'
+PGPASSWORD=$TOKEN_SRE psql -X -At "$C" -c "COPY hr.staff TO STDOUT"
+PGPASSWORD=$TOKEN_SRE psql -X -At "$C" -c "COPY hr.staff (iban, name) TO STDOUT CSV"
+--- client_output
+1	a***@example.com	****	VIP customer
+8	h***@example.net	****	card **** used once
+19	\N	\N	\N
+id,name,email,phone,ssn,card,iban,notes
+1,Alice Anders,a***@example.com,****,****,****,****,VIP customer
+1	Staff One	\N
+,Staff One
+
+
+
+=== TEST 9: COPY that cannot be masked is refused: binary format; COPY (query) under column rules
+--- client
+C="user=reader dbname=hoop_test sslmode=require"
+PGPASSWORD=$TOKEN_SRE psql -X -At "$C" -c "COPY people TO STDOUT (FORMAT binary)" | wc -c
+PGPASSWORD=$TOKEN_SRE psql -X -At "$C" -c "COPY (SELECT email FROM people) TO STDOUT" | wc -c
+--- client_output_like
+FATAL:  COPY in binary format cannot be masked
+.*
+0
+.*FATAL:  COPY TO STDOUT of a query or with options the gateway cannot read cannot be masked by column
+.*
+0
+
+
+
+=== TEST 10: error DETAIL of a unique violation, a notice and a NOTIFY payload go through the detectors
+--- client
+C="user=reader dbname=hoop_test sslmode=require"
+PGPASSWORD=$TOKEN_SRE psql -X -q -At "$C" -c "DELETE FROM mask_unique" \
+    -c "INSERT INTO mask_unique VALUES ('dup.person@example.com')" \
+    -c "INSERT INTO mask_unique VALUES ('dup.person@example.com')" 2>&1
+PGPASSWORD=$TOKEN_SRE psql -X -q -At "$C" \
+    -c "DO \$\$ BEGIN RAISE NOTICE 'card % on file', '4111 1111 1111 1111'; END \$\$" 2>&1
+PGPASSWORD=$TOKEN_SRE psql -X -q -At "$C" -c "LISTEN ch" \
+    -c "NOTIFY ch, 'reach me at zed.zulu@example.com or 123-45-6789'" 2>&1 | sed 's/PID [0-9]*/PID N/'
+--- client_output
+ERROR:  duplicate key value violates unique constraint "mask_unique_email_key"
+DETAIL:  Key (email)=(****) already exists.
+NOTICE:  card **** on file
+Asynchronous notification "ch" with payload "reach me at **** or ****" received from server process with PID N.
