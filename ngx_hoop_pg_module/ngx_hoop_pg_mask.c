@@ -634,7 +634,8 @@ ngx_hoop_pg_mask_init(ngx_stream_session_t *s)
     cln->data = ms;
 
     /* without column rules nor refusal the catalog is not needed */
-    ms->loaded = !(ms->columns || ms->refuse);
+    ms->catalog = ms->columns || ms->refuse;
+    ms->loaded = !ms->catalog;
 
     /* a row to mask is held whole, up to this */
     if (ctx->server_gate.limit < mcf->max_row + 5) {
@@ -930,7 +931,7 @@ ngx_hoop_pg_mask_client_inspect(ngx_stream_session_t *s,
             goto malformed;
         }
 
-        if (ngx_hoop_pg_mask_ddl(&text)) {
+        if (ms->catalog && ngx_hoop_pg_mask_ddl(&text)) {
             ms->stale = 1;
         }
 
@@ -941,7 +942,7 @@ ngx_hoop_pg_mask_client_inspect(ngx_stream_session_t *s,
             goto malformed;
         }
 
-        if (ngx_hoop_pg_mask_ddl(&text)) {
+        if (ms->catalog && ngx_hoop_pg_mask_ddl(&text)) {
             ms->stale = 1;
         }
 
@@ -1077,6 +1078,16 @@ ngx_hoop_pg_mask_client_inspect(ngx_stream_session_t *s,
 
     if (ngx_hoop_pg_mask_names(s, it, &name, NULL, tp) != NGX_OK) {
         goto failed;
+    }
+
+    if (ms->stale && !ms->fetching
+        && (kind == 'S' || kind == 'Q' || kind == 'F'))
+    {
+        /*
+         * The snapshot must be read again: what follows waits until this
+         * is answered (a point where the server awaits a new command).
+         */
+        gate->hold = 1;
     }
 
     return len;
@@ -1848,6 +1859,11 @@ ngx_hoop_pg_mask_fetch(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms)
 
     if (ctx->client_buf->pos != ctx->client_gate.ready) {
         /* client bytes not sent yet: not idle after all, later */
+        if (ctx->client_gate.hold) {
+            ctx->client_gate.hold = 0;
+            ngx_post_event(&ms->release, &ngx_posted_events);
+        }
+
         return NGX_OK;
     }
 

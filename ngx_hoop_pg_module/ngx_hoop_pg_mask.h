@@ -110,6 +110,7 @@ typedef struct {
     ngx_uint_t                   detect;         /* detectors on */
     ngx_uint_t                   refuse;         /* unknown=refuse on */
     ngx_uint_t                   columns;        /* column rules on */
+    ngx_uint_t                   catalog;        /* the catalog is used */
 
     ngx_pool_t                  *scratch;        /* reset per message */
 

@@ -37,6 +37,8 @@ BEGIN {
         sub => 'u-support', groups => ['support'],
     });
     $ENV{TOKEN_SRE} = $token;
+    # a stream of this run only
+    $ENV{TEST_NGINX_AUDIT_STREAM} = "hoop:test:mask:$$";
     $ENV{TOKEN_SUPPORT} = $support;
 
     (my $lib = $INC{'HoopToken.pm'}) =~ s{/[^/]+$}{};
@@ -360,3 +362,177 @@ ERROR:  duplicate key value violates unique constraint "mask_unique_email_key"
 DETAIL:  Key (email)=(****) already exists.
 NOTICE:  card **** on file
 Asynchronous notification "ch" with payload "reach me at **** or ****" received from server process with PID N.
+
+
+
+=== TEST 11: a row to mask over hoop_pg_mask_max_row (2k here) ends the session with a clear error; nothing of it reaches the client
+--- pg_port: $TEST_NGINX_PG_GW_PORT2
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Query "SELECT id, email, blob FROM mask_wide ORDER BY id"
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+RowDescription id:int4 email:text blob:text
+ErrorResponse S=FATAL C=54000 M="row too large for the gateway to mask (hoop_pg_mask_max_row)"
+--- error_log
+a 5039 byte row to mask is over hoop_pg_mask_max_row 2048
+
+
+
+=== TEST 12: rows under the bound are masked as usual
+--- pg_port: $TEST_NGINX_PG_GW_PORT2
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Query "SELECT id, email, blob FROM mask_wide WHERE id = 2"
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+RowDescription id:int4 email:text blob:text
+DataRow 2 "w***@example.com" short
+CommandComplete "SELECT 1"
+ReadyForQuery I
+
+
+
+=== TEST 13: unknown=refuse: integers and known columns (aliased too) pass, an expression over a column ends the session
+--- pg_port: $TEST_NGINX_PG_GW_PORT3
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Query "SELECT count(*) FROM people"
+Query "SELECT id, email AS e, card, phone FROM people WHERE id = 1"
+Query "SELECT id, lower(email) FROM people WHERE id = 1"
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+RowDescription count:int8
+DataRow 20
+CommandComplete "SELECT 1"
+ReadyForQuery I
+RowDescription id:int4 e:text card:text phone:text
+DataRow 1 "****" "****" +14155550101
+CommandComplete "SELECT 1"
+ReadyForQuery I
+RowDescription id:int4 lower:text
+ErrorResponse S=FATAL C=42501 M="a result column of unknown origin (an expression, or a table the gateway does not know yet) is refused by a masking rule"
+
+
+
+=== TEST 14: a table created in the session: the catalog is read again before the next statement, so its column rule applies under an alias
+--- pg_port: $TEST_NGINX_PG_GW_PORT3
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Query "CREATE TEMP TABLE fresh (card text); INSERT INTO fresh VALUES ('no detector finds this')"
+Query "SELECT card AS x FROM fresh"
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+CommandComplete "CREATE TABLE"
+CommandComplete "INSERT 0 1"
+ReadyForQuery I
+RowDescription x:text
+DataRow "****"
+CommandComplete "SELECT 1"
+ReadyForQuery I
+
+
+
+=== TEST 15: a server without rules relays rows untouched
+--- pg_port: $TEST_NGINX_PG_GW_PORT4
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Query "SELECT email, card, notes FROM people WHERE id = 8"
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+RowDescription email:text card:text notes:text
+DataRow heidi@example.net 3530111333300000 "card 4242 4242 4242 4242 used once"
+CommandComplete "SELECT 1"
+ReadyForQuery I
+
+
+
+=== TEST 16: $hoop_pg_mask_count and $hoop_pg_mask_detail in the session's log line
+Two rows: emails (key) 2, card (key) 2, phone (detector) 2.
+--- client
+PGPASSWORD=$TOKEN_SRE psql -X -At "user=reader dbname=hoop_test sslmode=require" \
+    -c "SELECT email, card, phone FROM people WHERE id IN (1, 2)" > /dev/null
+for i in $(seq 50); do
+    grep -q u-sre $TEST_NGINX_SERVER_ROOT/logs/mask.log 2> /dev/null && break; sleep 0.1
+done
+grep u-sre $TEST_NGINX_SERVER_ROOT/logs/mask.log | tail -1
+--- client_output
+u-sre 6 [phone:2 key:4 emails:2 cards:2 text:2]
+
+
+
+=== TEST 17: the statement's audit event says what was masked, by rule then by detector
+--- main_config
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis;
+hoop_audit_stream $TEST_NGINX_AUDIT_STREAM;
+
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                     127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_ssl_certificate     $TEST_NGINX_PKI/gateway.crt;
+        hoop_pg_ssl_certificate_key $TEST_NGINX_PKI/gateway.key;
+        hoop_pg_auth                oidc=test;
+        hoop_pg_role reader user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+        hoop_pg_mask column=email with=partial name=emails;
+        hoop_pg_mask column=card,ssn name=cards;
+        hoop_pg_mask detect=email,credit_card,ssn,phone,iban name=text;
+        hoop_audit on;
+    }
+}
+--- client
+export REDISCLI_AUTH=$(perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; print decode_json(<$f>)->{redis}' $TEST_NGINX_VAULT)
+R="redis-cli -p $TEST_NGINX_REDIS_PORT --no-auth-warning"
+$R DEL $TEST_NGINX_AUDIT_STREAM > /dev/null
+PGPASSWORD=$TOKEN_SRE psql -X -At "user=reader dbname=hoop_test sslmode=require" \
+    -c "SELECT email, card, phone FROM people WHERE id IN (1, 2)" \
+    -c "SELECT id FROM people WHERE id = 3" > /dev/null
+for i in $(seq 50); do
+    [ "$($R XLEN $TEST_NGINX_AUDIT_STREAM)" -ge 4 ] && break; sleep 0.1
+done
+$R --raw XRANGE $TEST_NGINX_AUDIT_STREAM - + | perl -e '
+    my @lines = map { chomp; $_ } <STDIN>;
+    my (@events, $cur);
+    while (@lines) {
+        my $l = shift @lines;
+        if ($l =~ /^\d+-\d+$/) { push @events, $cur = {}; next }
+        $cur->{$l} = shift @lines;
+    }
+    for my $e (grep { $_->{type} eq "statement" } @events) {
+        print "rows=$e->{rows} masked=", $e->{masked} // "-", "\n";
+    }
+'
+$R DEL $TEST_NGINX_AUDIT_STREAM > /dev/null
+--- client_output
+rows=2 masked=emails:2,cards:2,text:2;phone:2,key:4
+rows=1 masked=-
