@@ -216,6 +216,27 @@ ngx_hoop_pg_gate_replace(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
         msg = gate->ready + offset;
     }
 
+    if (new_len < old_len && msg == gate->ready
+        && msg - b->pos < b->last - (msg + old_len))
+    {
+        /*
+         * Shorter: move whichever side is smaller.  Here the bytes still
+         * to be sent before the message move up to meet it (rows
+         * rewritten one after another would move the rest of the buffer
+         * each time otherwise).
+         */
+        offset = old_len - new_len;
+
+        ngx_memmove(b->pos + offset, b->pos, msg - b->pos);
+        b->pos += offset;
+        msg += offset;
+        gate->ready = msg;
+
+        ngx_memcpy(msg, data, new_len);
+
+        return msg;
+    }
+
     ngx_memmove(msg + new_len, msg + old_len, b->last - (msg + old_len));
     ngx_memcpy(msg, data, new_len);
 
