@@ -11,10 +11,12 @@
  * column a rule names, and drops the answer on its way back; client
  * messages wait meanwhile.  A RowDescription naming a table created after
  * that snapshot (an OID above the largest the snapshot saw), or a
- * statement containing ALTER or CREATE, makes the snapshot stale: it is read again
- * at the next idle point.  Until then such columns have an unknown
- * origin, like expressions: bare-name rules match their output name, the
- * detectors run, and unknown=refuse ends the session.
+ * statement containing ALTER or CREATE, makes the snapshot stale: it is
+ * read again at the next point where the server awaits a new command (the
+ * client's messages after its next Sync or Query wait meanwhile).  Until
+ * then such columns have an unknown origin, like expressions: bare-name
+ * rules match their output name, the detectors run, and unknown=refuse
+ * ends the session.
  *
  * Extended-protocol results carry no RowDescription when the client did
  * not ask for one: the gateway queues what each forwarded client message
@@ -1579,6 +1581,21 @@ ngx_hoop_pg_mask_server_header(ngx_stream_session_t *s, u_char type,
         if (len > ms->conf->max_row) {
             ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
                           "hoop pg: a %uz byte row to mask is over "
+                          "hoop_pg_mask_max_row %uz", len,
+                          ms->conf->max_row);
+            ngx_hoop_pg_fatal(s, "54000",
+                              "row too large for the gateway to mask "
+                              "(hoop_pg_mask_max_row)",
+                              NGX_STREAM_OK);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+
+    case 'd':                                   /* CopyData */
+        if (ms->copy_active && len > ms->conf->max_row) {
+            ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                          "hoop pg: a %uz byte COPY row to mask is over "
                           "hoop_pg_mask_max_row %uz", len,
                           ms->conf->max_row);
             ngx_hoop_pg_fatal(s, "54000",
