@@ -536,3 +536,81 @@ $R DEL $TEST_NGINX_AUDIT_STREAM > /dev/null
 --- client_output
 rows=2 masked=emails:2,cards:2,text:2;phone:2,key:4
 rows=1 masked=-
+
+
+
+=== TEST 18: postgres.js-like: Parse + Describe + Flush, then Bind + Execute + Sync; an error skips to the Sync; a statement closed and parsed again under the same name gets its new description
+--- pg_port: $TEST_NGINX_PG_GW_PORT2
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Parse s1 "SELECT email, ssn FROM people WHERE id = \\\$1" int4
+Describe S s1
+Flush
+Bind "" s1 1
+Execute "" 0
+Sync
+Bind "" nosuch 1
+Execute "" 0
+Sync
+Bind "" s1 4
+Execute "" 0
+Sync
+Close S s1
+Sync
+Parse s1 "SELECT id, name FROM people WHERE id = \\\$1" int4
+Describe S s1
+Sync
+Bind "" s1 results=1 1
+Execute "" 0
+Sync
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+ParseComplete
+ParameterDescription int4
+RowDescription email:text ssn:text
+BindComplete
+DataRow "a***@example.com" "****"
+CommandComplete "SELECT 1"
+ReadyForQuery I
+ErrorResponse S=ERROR C=26000 M="prepared statement \"nosuch\" does not exist"
+ReadyForQuery I
+BindComplete
+DataRow "d***@example.net" "****"
+CommandComplete "SELECT 1"
+ReadyForQuery I
+CloseComplete
+ReadyForQuery I
+ParseComplete
+ParameterDescription int4
+RowDescription id:int4 name:text
+ReadyForQuery I
+BindComplete
+DataRow "\x00\x00\x00\x01" "Alice Anders"
+CommandComplete "SELECT 1"
+ReadyForQuery I
+
+
+
+=== TEST 19: rows of a statement the gateway saw no description of are refused (their types are unknown), not passed
+--- pg_port: $TEST_NGINX_PG_GW_PORT2
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Parse "" "SELECT email FROM people WHERE id = 1"
+Bind "" ""
+Execute "" 0
+Sync
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+ParseComplete
+BindComplete
+ErrorResponse S=FATAL C=XX000 M="the gateway cannot mask rows of a statement it saw no description of"
