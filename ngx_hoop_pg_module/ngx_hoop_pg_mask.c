@@ -1592,6 +1592,16 @@ ngx_hoop_pg_mask_server_header(ngx_stream_session_t *s, u_char type,
 
         return NGX_OK;
 
+    case 'G':                                   /* CopyInResponse */
+    case 'W':                                   /* CopyBothResponse */
+        if (ctx->client_gate.hold && !ms->fetching) {
+            /* the server waits for the client's data: no idle point */
+            ctx->client_gate.hold = 0;
+            ngx_post_event(&ms->release, &ngx_posted_events);
+        }
+
+        return NGX_OK;
+
     case 'd':                                   /* CopyData */
         if (ms->copy_active && len > ms->conf->max_row) {
             ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
