@@ -209,7 +209,14 @@ perl -e '
 for d in "$NGX_PLAIN" "$NGX_MASK"; do
     "$NGINX" -t -q -p "$d" -e "$d/error.log" -c "$d/nginx.conf" ||
         die "nginx -t failed for $d"
-    "$NGINX" -p "$d" -e "$d/error.log" -c "$d/nginx.conf"
+    # ports in the ephemeral range may be held a while by other clients'
+    # closed connections (TIME-WAIT): retry
+    for try in $(seq 10); do
+        "$NGINX" -p "$d" -e "$d/error.log" -c "$d/nginx.conf" \
+            2>>"$LOG/nginx-start.log" && break
+        [ "$try" = 10 ] && die "nginx ($d) did not start: $(tail -n1 "$LOG/nginx-start.log")"
+        sleep 2
+    done
     [ "$d" = "$NGX_PLAIN" ] && STARTED_PLAIN=1 || STARTED_MASK=1
 done
 sleep 0.3

@@ -239,7 +239,7 @@ ngx_hoop_mask_text_stats(ngx_array_t *rules, u_char *skip, ngx_str_t *in,
     size_t                    len, pos;
     ngx_int_t                 rc;
     ngx_str_t                *rep;
-    ngx_uint_t                i, k, detectors, sorted, null;
+    ngx_uint_t                i, k, detectors, sorted, null, bits;
     ngx_array_t               findings;
     ngx_hoop_mask_rule_t     *rule, *by_detector[NGX_HOOP_MASK_NDETECTORS];
     ngx_hoop_mask_finding_t  *f, stack[NGX_HOOP_MASK_STACK_FINDINGS];
@@ -261,13 +261,14 @@ ngx_hoop_mask_text_stats(ngx_array_t *rules, u_char *skip, ngx_str_t *in,
             continue;
         }
 
-        for (k = 0; k < NGX_HOOP_MASK_NDETECTORS; k++) {
-            if ((rule[i].detectors & ((ngx_uint_t) 1 << k))
-                && by_detector[k] == NULL)
-            {
-                by_detector[k] = &rule[i];
-                detectors |= (ngx_uint_t) 1 << k;
-            }
+        /* the detectors no earlier rule named */
+        bits = rule[i].detectors & ~detectors;
+        detectors |= bits;
+
+        while (bits) {
+            k = __builtin_ctzl(bits);
+            by_detector[k] = &rule[i];
+            bits &= bits - 1;
         }
     }
 
