@@ -236,6 +236,10 @@ out=$("$PSQL" -X -At -h 127.0.0.1 -p $P_MASK -U app_trust -d $DB \
       -c "$SQL WHERE id <= 2 ORDER BY id")
 want=$'1|Person 1|u***@example.com|****|customer since 2019, order 7 shipped\n2|Person 2|u***@example.com|****|customer since 2019, order 14 shipped'
 [ "$out" = "$want" ] || die "masking gateway answered unexpectedly: $out"
+# ... and all of them: no clear email or card number in the whole result
+leaks=$("$PSQL" -X -At -h 127.0.0.1 -p $P_MASK -U app_trust -d $DB -c "$SQL" |
+        grep -c -E 'user[0-9]|4111 1111' || true)
+[ "$leaks" = 0 ] || die "$leaks rows came through the masking gateway unmasked"
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq "$REPS"); do

@@ -39,6 +39,8 @@ typedef struct {
 } ngx_hoop_pg_mask_change_t;
 
 
+static const char *ngx_hoop_pg_mask_row(ngx_hoop_pg_mask_t *ms,
+    u_char *msg, size_t len, ngx_str_t *out);
 static ngx_int_t ngx_hoop_pg_mask_one(ngx_hoop_pg_mask_t *ms,
     uint32_t type, ngx_uint_t format, int32_t rule, u_char *p, size_t n,
     ngx_str_t *out, ngx_uint_t *null);
@@ -100,11 +102,103 @@ ngx_hoop_pg_mask_fail(ngx_stream_session_t *s, const char *why)
 }
 
 
+/*
+ * The DataRow at msg and every complete DataRow after it in the buffer
+ * (rows come in long runs): each is rewritten, and the run replaced at
+ * once, so rewriting a buffer of rows moves its bytes once, not once per
+ * row.  Returns the run's new length, 0 when the session was finalized.
+ */
+
 size_t
 ngx_hoop_pg_mask_data_row(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
     ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len)
 {
-    u_char                     *p, *end, *out, *q, *from;
+    u_char       *p, *last, *out, *q;
+    size_t        n, total;
+    ngx_str_t    *piece;
+    ngx_uint_t    changed, i;
+    ngx_array_t   pieces;
+    const char   *err;
+
+    if (ms->cur == NULL) {
+        return len;
+    }
+
+    if (ngx_array_init(&pieces, ms->scratch, 64, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return ngx_hoop_pg_mask_fail(s, "no memory");
+    }
+
+    last = (*gate->buf)->last;
+    p = msg;
+    total = 0;
+    changed = 0;
+
+    for ( ;; ) {
+        piece = ngx_array_push(&pieces);
+        if (piece == NULL) {
+            return ngx_hoop_pg_mask_fail(s, "no memory");
+        }
+
+        err = ngx_hoop_pg_mask_row(ms, p, len, piece);
+        if (err) {
+            return ngx_hoop_pg_mask_fail(s, err);
+        }
+
+        changed |= (piece->data != p || piece->len != len);
+        total += piece->len;
+        p += len;
+
+        /* the next message, if it is a whole DataRow within the bound */
+        if (last - p < 5 || p[0] != 'D') {
+            break;
+        }
+
+        n = ngx_hoop_pg_get_u32(p + 1);
+
+        if (n < 4 || n > ms->conf->max_row || (size_t) (last - p) < 1 + n) {
+            break;
+        }
+
+        len = 1 + n;
+    }
+
+    if (!changed) {
+        return p - msg;
+    }
+
+    if (total - 1 > 0x7fffffff) {
+        return ngx_hoop_pg_mask_fail(s, "masked rows too long");
+    }
+
+    out = ngx_pnalloc(ms->scratch, total);
+    if (out == NULL) {
+        return ngx_hoop_pg_mask_fail(s, "no memory");
+    }
+
+    q = out;
+    piece = pieces.elts;
+
+    for (i = 0; i < pieces.nelts; i++) {
+        q = ngx_cpymem(q, piece[i].data, piece[i].len);
+    }
+
+    if (ngx_hoop_pg_gate_replace(s, gate, msg, p - msg, out, total) == NULL) {
+        return 0;
+    }
+
+    return total;
+}
+
+
+/* one DataRow: *out is its new form, or the row itself; an error text */
+
+static const char *
+ngx_hoop_pg_mask_row(ngx_hoop_pg_mask_t *ms, u_char *msg, size_t len,
+    ngx_str_t *out)
+{
+    u_char                     *p, *end, *q, *from;
     size_t                      n, new_len;
     ngx_int_t                   rc;
     ngx_uint_t                  i, ncols, nchanges, format, null;
@@ -114,22 +208,21 @@ ngx_hoop_pg_mask_data_row(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
 
     d = ms->cur;
 
-    if (d == NULL) {
-        return len;
-    }
+    out->data = msg;
+    out->len = len;
 
     p = msg + 5;
     end = msg + len;
 
     if (end - p < 2) {
-        return ngx_hoop_pg_mask_fail(s, "a malformed DataRow");
+        return "a malformed DataRow";
     }
 
     ncols = (uint16_t) ((p[0] << 8) | p[1]);
     p += 2;
 
     if (ncols != d->ncols) {
-        return ngx_hoop_pg_mask_fail(s, "a DataRow unlike its description");
+        return "a DataRow unlike its description";
     }
 
     ch = stack;
@@ -138,7 +231,7 @@ ngx_hoop_pg_mask_data_row(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
         ch = ngx_palloc(ms->scratch,
                         ncols * sizeof(ngx_hoop_pg_mask_change_t));
         if (ch == NULL) {
-            return ngx_hoop_pg_mask_fail(s, "no memory");
+            return "no memory";
         }
     }
 
@@ -147,7 +240,7 @@ ngx_hoop_pg_mask_data_row(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
 
     for (i = 0; i < ncols; i++) {
         if (end - p < 4) {
-            return ngx_hoop_pg_mask_fail(s, "a malformed DataRow");
+            return "a malformed DataRow";
         }
 
         n = ngx_hoop_pg_get_u32(p);
@@ -158,7 +251,7 @@ ngx_hoop_pg_mask_data_row(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
         }
 
         if ((size_t) (end - p - 4) < n) {
-            return ngx_hoop_pg_mask_fail(s, "a malformed DataRow");
+            return "a malformed DataRow";
         }
 
         if (ms->cur_nformats == (ngx_uint_t) -1) {
@@ -178,7 +271,7 @@ ngx_hoop_pg_mask_data_row(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
                                   p + 4, n, &value, &null);
 
         if (rc == NGX_ERROR) {
-            return ngx_hoop_pg_mask_fail(s, "no memory or a failed regex");
+            return "no memory or a failed regex";
         }
 
         if (rc == NGX_OK) {
@@ -195,20 +288,23 @@ ngx_hoop_pg_mask_data_row(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
     }
 
     if (nchanges == 0) {
-        return len;
+        return NULL;
     }
 
     if (new_len - 1 > 0x7fffffff) {
-        return ngx_hoop_pg_mask_fail(s, "a masked row too long");
+        return "a masked row too long";
     }
 
-    out = ngx_pnalloc(ms->scratch, new_len);
-    if (out == NULL) {
-        return ngx_hoop_pg_mask_fail(s, "no memory");
+    out->data = ngx_pnalloc(ms->scratch, new_len);
+    if (out->data == NULL) {
+        return "no memory";
     }
 
-    q = ngx_hoop_pg_message_start(out, 'D', new_len - 5);
-    from = msg + 5;
+    out->len = new_len;
+
+    q = ngx_hoop_pg_message_start(out->data, 'D', new_len - 5);
+    from = msg + 7;
+    q = ngx_cpymem(q, msg + 5, 2);
 
     for (i = 0; i < nchanges; i++) {
         q = ngx_cpymem(q, from, ch[i].start - from);
@@ -226,11 +322,7 @@ ngx_hoop_pg_mask_data_row(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
 
     (void) ngx_cpymem(q, from, end - from);
 
-    if (ngx_hoop_pg_gate_replace(s, gate, msg, len, out, new_len) == NULL) {
-        return 0;
-    }
-
-    return new_len;
+    return NULL;
 }
 
 
