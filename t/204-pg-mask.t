@@ -29,6 +29,7 @@ BEGIN {
     $ENV{TEST_NGINX_PG_GW_PORT2} = ($ENV{TEST_NGINX_PG_GW_PORT} // 19432) + 1;
     $ENV{TEST_NGINX_PG_GW_PORT3} = ($ENV{TEST_NGINX_PG_GW_PORT} // 19432) + 2;
     $ENV{TEST_NGINX_PG_GW_PORT4} = ($ENV{TEST_NGINX_PG_GW_PORT} // 19432) + 3;
+    $ENV{TEST_NGINX_PG_GW_PORT5} = ($ENV{TEST_NGINX_PG_GW_PORT} // 19432) + 4;
 
     $token = $kit->token(key => 'ec256', ttl => 3600, claims => {
         sub => 'u-sre', email => 'sre@example.com', groups => ['sre'],
@@ -117,6 +118,29 @@ stream {
                             database=hoop_test groups=sre;
 
         hoop_pg_mask column=email,card name=columns unknown=refuse;
+    }
+
+    # scoping by role profile (roles=), group (groups=) and a variable
+    map $hoop_pg_role $hoop_unmask_cards {
+        auditor  1;
+        default  0;
+    }
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT5;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role reader  user=app_scram password=vault:app_scram
+                             database=hoop_test groups=sre;
+        hoop_pg_role auditor user=app_scram password=vault:app_scram
+                             database=hoop_test groups=sre,support;
+
+        hoop_pg_mask column=email roles=reader name=reader_email;
+        hoop_pg_mask column=card groups=sre unless=$hoop_unmask_cards
+                     name=cards;
+        hoop_pg_mask column=ssn groups=nobody name=nobody_ssn;
     }
 
     # no rules: the relay as it always was
@@ -614,3 +638,43 @@ ReadyForQuery I
 ParseComplete
 BindComplete
 ErrorResponse S=FATAL C=XX000 M="the gateway cannot mask rows of a statement it saw no description of"
+
+
+
+=== TEST 20: roles= limits a rule to role profiles, groups= to identity groups, unless=$var turns one off (a map on $hoop_pg_role)
+The profile "reader" gets email and card masked; "auditor" (same token
+groups) neither; the ssn rule names a group nobody has.
+--- pg_port: $TEST_NGINX_PG_GW_PORT5
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Query "SELECT email, card, ssn FROM people WHERE id = 1"
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+RowDescription email:text card:text ssn:text
+DataRow "****" "****" 123-45-6701
+CommandComplete "SELECT 1"
+ReadyForQuery I
+
+
+
+=== TEST 21: the same rules for the profile "auditor": clear values
+--- pg_port: $TEST_NGINX_PG_GW_PORT5
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=auditor database=hoop_test
+PasswordMessage "$::token"
+Query "SELECT email, card, ssn FROM people WHERE id = 1"
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+RowDescription email:text card:text ssn:text
+DataRow alice@example.com 4111111111111111 123-45-6701
+CommandComplete "SELECT 1"
+ReadyForQuery I
