@@ -57,6 +57,8 @@ for m in ngx_hoop_auth_module ngx_hoop_audit_module ngx_hoop_mask_module \
     [ -f "$MODDIR/$m.so" ] || die "$MODDIR/$m.so is missing: run \`make\` first"
 done
 
+calc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
+
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 NGX_PLAIN=$STATE/nginx-plain
@@ -248,7 +250,7 @@ for r in $(seq "$REPS"); do
         "$PSQL" -X -At -h 127.0.0.1 -p "${PORT[$t]}" -U app_trust -d $DB \
             -c "$SQL" >/dev/null
         e=$(date +%s.%N)
-        RES[$t]="${RES[$t]:-} $(echo "$e - $s" | bc)"
+        RES[$t]="${RES[$t]:-} $(calc "$e - $s")"
     done
 done
 RSS_MASK=$(awk '/VmHWM/ { print $2 }' "/proc/$(worker_of "$NGX_MASK")/status")
@@ -305,7 +307,7 @@ OUT=$STATE/results/mask-$(date +%Y%m%d-%H%M%S).txt
     printf '  direct PostgreSQL      %s s\n' "$d"
     printf '  gateway, no rules      %s s\n' "$p"
     printf '  gateway, masking       %s s   throughput %.2fx of no rules\n' \
-        "$m" "$(echo "$p / $m" | bc -l)"
+        "$m" "$(calc "$p / $m")"
     echo "  rules: column=email with=partial; column=card; detect=email,credit_card,ssn,phone,iban"
     echo "  worker peak RSS (VmHWM): masking $RSS_MASK kB, no rules $RSS_PLAIN kB"
     echo "(b) detector scan, one core (bench/mask_scan.c, 512-byte values):"
@@ -315,9 +317,9 @@ OUT=$STATE/results/mask-$(date +%Y%m%d-%H%M%S).txt
     jm=$(median ${JRES[mask]})
     echo "(c) ${JSON_MB} MB JSON via curl, median of $REPS (s)"
     printf '  proxy_pass             %s s  (%.0f MB/s)\n' "$jp" \
-        "$(echo "$JSON_MB / $jp" | bc -l)"
+        "$(calc "$JSON_MB / $jp")"
     printf '  hoop_mask_json         %s s  (%.0f MB/s)  %.2fx of plain\n' "$jm" \
-        "$(echo "$JSON_MB / $jm" | bc -l)" "$(echo "$jp / $jm" | bc -l)"
+        "$(calc "$JSON_MB / $jm")" "$(calc "$jp / $jm")"
     echo "load average before $LOAD_BEFORE, after $LOAD_AFTER;" \
          "$(nproc) cores; other processes may have shared them"
     echo "raw (a): direct${RES[direct]} | plain${RES[gw_plain]} | mask${RES[gw_mask]}"
