@@ -47,7 +47,7 @@ static ngx_hoop_pg_mask_named_t *ngx_hoop_pg_mask_find(ngx_queue_t *list,
     ngx_str_t *name);
 static ngx_hoop_pg_mask_named_t *ngx_hoop_pg_mask_named(
     ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms, ngx_uint_t portal,
-    ngx_str_t *name);
+    ngx_str_t *name, ngx_str_t *stmt);
 static void ngx_hoop_pg_mask_forget(ngx_hoop_pg_mask_t *ms,
     ngx_uint_t portal, ngx_hoop_pg_mask_named_t *n);
 static void ngx_hoop_pg_mask_unref(ngx_hoop_pg_mask_desc_t *d);
@@ -1140,7 +1140,7 @@ ngx_hoop_pg_mask_find(ngx_queue_t *list, ngx_str_t *name)
 
 static ngx_hoop_pg_mask_named_t *
 ngx_hoop_pg_mask_named(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
-    ngx_uint_t portal, ngx_str_t *name)
+    ngx_uint_t portal, ngx_str_t *name, ngx_str_t *stmt)
 {
     ngx_queue_t               *list;
     ngx_uint_t                *count;
@@ -1161,8 +1161,8 @@ ngx_hoop_pg_mask_named(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
         return NULL;
     }
 
-    n = ngx_calloc(sizeof(ngx_hoop_pg_mask_named_t) + name->len,
-                   s->connection->log);
+    n = ngx_calloc(sizeof(ngx_hoop_pg_mask_named_t) + name->len
+                   + (stmt ? stmt->len : 0), s->connection->log);
     if (n == NULL) {
         ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
         return NULL;
@@ -1171,6 +1171,12 @@ ngx_hoop_pg_mask_named(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
     n->name.data = (u_char *) (n + 1);
     n->name.len = name->len;
     ngx_memcpy(n->name.data, name->data, name->len);
+
+    if (stmt) {
+        n->stmt.data = n->name.data + name->len;
+        n->stmt.len = stmt->len;
+        ngx_memcpy(n->stmt.data, stmt->data, stmt->len);
+    }
 
     ngx_queue_insert_tail(list, &n->queue);
     (*count)++;
@@ -1466,7 +1472,7 @@ ngx_hoop_pg_mask_server_header(ngx_stream_session_t *s, u_char type,
 
     case '1':                                   /* ParseComplete */
         if (it && it->kind == 'P') {
-            if (ngx_hoop_pg_mask_named(s, ms, 0, name) == NULL) {
+            if (ngx_hoop_pg_mask_named(s, ms, 0, name, NULL) == NULL) {
                 return NGX_ERROR;
             }
 
@@ -1479,7 +1485,7 @@ ngx_hoop_pg_mask_server_header(ngx_stream_session_t *s, u_char type,
         if (it && it->kind == 'B') {
             st = ngx_hoop_pg_mask_find(&ms->statements, &it->stmt);
 
-            n = ngx_hoop_pg_mask_named(s, ms, 1, name);
+            n = ngx_hoop_pg_mask_named(s, ms, 1, name, &it->stmt);
             if (n == NULL) {
                 return NGX_ERROR;
             }
@@ -1523,6 +1529,13 @@ ngx_hoop_pg_mask_server_header(ngx_stream_session_t *s, u_char type,
                                       name);
             if (n) {
                 n->nodata = 1;
+
+                if (it->kind == 'd') {
+                    n = ngx_hoop_pg_mask_find(&ms->statements, &n->stmt);
+                    if (n) {
+                        n->nodata = 1;
+                    }
+                }
             }
 
             ngx_hoop_pg_mask_pop(ms);
@@ -1753,6 +1766,25 @@ ngx_hoop_pg_mask_server_inspect(ngx_stream_session_t *s,
 
                 nm->desc = d;
                 d->refs++;
+
+                /*
+                 * A portal's columns are its statement's: later Binds of
+                 * that statement without any Describe (pgjdbc describes
+                 * the portal once, then only binds) need them.
+                 */
+                if (it->kind == 'd') {
+                    nm = ngx_hoop_pg_mask_find(&ms->statements, &nm->stmt);
+
+                    if (nm) {
+                        if (nm->desc) {
+                            ngx_hoop_pg_mask_unref(nm->desc);
+                        }
+
+                        nm->desc = d;
+                        d->refs++;
+                        nm->nodata = 0;
+                    }
+                }
             }
 
             ngx_hoop_pg_mask_pop(ms);

@@ -85,6 +85,7 @@ typedef struct {
 typedef struct {
     ngx_queue_t                  queue;
     ngx_str_t                    name;
+    ngx_str_t                    stmt;           /* a portal's statement */
     ngx_hoop_pg_mask_desc_t     *desc;           /* NULL: not described */
     int16_t                     *formats;        /* portals: from Bind */
     ngx_uint_t                   nformats;

@@ -678,3 +678,63 @@ RowDescription email:text card:text ssn:text
 DataRow alice@example.com 4111111111111111 123-45-6701
 CommandComplete "SELECT 1"
 ReadyForQuery I
+
+
+
+=== TEST 22: psycopg 3 with binary results and server-side prepared statements
+The card as int8 (Luhn-valid in rows 1-3) has no masked form: None; a
+jsonb string comes back as the JSON string "****".
+--- client
+/usr/bin/python3 - <<'PY'
+import os, psycopg
+conn = psycopg.connect(host="127.0.0.1", port=int(os.environ["PGPORT"]),
+                       user="reader", dbname="hoop_test", sslmode="require",
+                       password=os.environ["TOKEN_SRE"])
+with conn.cursor(binary=True) as cur:
+    for i in (1, 2, 3):
+        cur.execute("SELECT id, email, card, card::int8 AS n, to_jsonb(email) AS j "
+                    "FROM people WHERE id = %s", (i,), prepare=True)
+        print(cur.fetchone())
+conn.close()
+PY
+--- client_output
+(1, 'a***@example.com', '****', None, '****')
+(2, 'b***@example.com', '****', None, '****')
+(3, 'c***@example.org', '****', None, '****')
+
+
+
+=== TEST 23: pgjdbc: unnamed statements first, then a named one re-executed without Describe (prepareThreshold=2), binary transfer
+--- client
+cd $TEST_NGINX_SERVER_ROOT
+cat > MaskJdbc.java <<'JAVA'
+import java.sql.*;
+
+public class MaskJdbc {
+    public static void main(String[] args) throws Exception {
+        String url = "jdbc:postgresql://127.0.0.1:" + System.getenv("PGPORT")
+            + "/hoop_test?sslmode=require&prepareThreshold=2&binaryTransfer=true";
+        try (Connection c = DriverManager.getConnection(url, "reader",
+                                                        System.getenv("TOKEN_SRE"));
+             PreparedStatement ps = c.prepareStatement(
+                 "SELECT id, email, card, phone FROM people WHERE id = ?")) {
+            for (int i = 1; i <= 5; i++) {
+                ps.setInt(1, i);
+                try (ResultSet rs = ps.executeQuery()) {
+                    rs.next();
+                    System.out.println(rs.getInt(1) + "|" + rs.getString(2) + "|"
+                                       + rs.getString(3) + "|" + rs.getString(4));
+                }
+            }
+        }
+    }
+}
+JAVA
+java -cp /usr/share/java/postgresql.jar MaskJdbc.java
+--- client_output
+1|a***@example.com|****|****
+2|b***@example.com|****|****
+3|c***@example.org|****|****
+4|d***@example.net|****|****
+5|e***@example.com|****|****
+--- timeout: 60
