@@ -14,7 +14,8 @@ test="libtest-base-perl libtext-diff-perl libtest-longstring-perl
       liblist-moreutils-perl libhttp-message-perl libwww-perl
       libio-socket-ssl-perl libdbd-pg-perl libredis-perl
       python3-jwt python3-psycopg2 pgbouncer wrk
-      python3-psycopg libpostgresql-jdbc-java default-jdk-headless"
+      python3-psycopg python3-asyncpg libpostgresql-jdbc-java
+      default-jdk-headless"
 
 case "${1:-all}" in
     build) want="$build" ;;

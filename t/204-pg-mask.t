@@ -738,3 +738,31 @@ java -cp /usr/share/java/postgresql.jar MaskJdbc.java
 4|d***@example.net|****|****
 5|e***@example.com|****|****
 --- timeout: 60
+
+
+
+=== TEST 24: asyncpg: named statements, binary results, its statement cache re-executes without Describe
+--- client
+/usr/bin/python3 - <<'PY'
+import asyncio, os, ssl, asyncpg
+
+async def main():
+    tls = ssl.create_default_context()
+    tls.check_hostname = False
+    tls.verify_mode = ssl.CERT_NONE
+    conn = await asyncpg.connect(host="127.0.0.1", port=int(os.environ["PGPORT"]),
+                                 user="reader", database="hoop_test", ssl=tls,
+                                 password=os.environ["TOKEN_SRE"])
+    for i in (1, 2, 3, 1):
+        row = await conn.fetchrow("SELECT id, email, card, card::int8 AS n, notes "
+                                  "FROM people WHERE id = $1", i)
+        print(tuple(row))
+    await conn.close()
+
+asyncio.run(main())
+PY
+--- client_output
+(1, 'a***@example.com', '****', None, 'VIP customer')
+(2, 'b***@example.com', '****', None, None)
+(3, 'c***@example.org', '****', None, 'prefers email')
+(1, 'a***@example.com', '****', None, 'VIP customer')
