@@ -54,9 +54,6 @@ static void ngx_hoop_pg_mask_unref(ngx_hoop_pg_mask_desc_t *d);
 static ngx_hoop_pg_mask_desc_t *ngx_hoop_pg_mask_describe(
     ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms, u_char *msg,
     size_t len);
-static ngx_int_t ngx_hoop_pg_mask_rule_for(ngx_hoop_pg_mask_t *ms,
-    ngx_str_t *schema, ngx_str_t *table, ngx_str_t *column,
-    ngx_uint_t bare_only);
 static void ngx_hoop_pg_mask_result(ngx_hoop_pg_mask_t *ms,
     ngx_hoop_pg_mask_desc_t *d, int16_t *formats, ngx_uint_t nformats);
 static ngx_int_t ngx_hoop_pg_mask_catalog_row(ngx_hoop_pg_mask_t *ms,
@@ -1349,7 +1346,7 @@ ngx_hoop_pg_mask_describe(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
  * bare_only (output names of unknown origin) only one-part paths count.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_hoop_pg_mask_rule_for(ngx_hoop_pg_mask_t *ms, ngx_str_t *schema,
     ngx_str_t *table, ngx_str_t *column, ngx_uint_t bare_only)
 {

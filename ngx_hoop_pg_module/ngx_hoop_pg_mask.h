@@ -160,6 +160,9 @@ typedef struct {
 
 
 void ngx_hoop_pg_mask_idle(ngx_hoop_pg_mask_t *ms);
+ngx_int_t ngx_hoop_pg_mask_rule_for(ngx_hoop_pg_mask_t *ms,
+    ngx_str_t *schema, ngx_str_t *table, ngx_str_t *column,
+    ngx_uint_t bare_only);
 
 /* ngx_hoop_pg_mask_row.c */
 ngx_uint_t ngx_hoop_pg_mask_class(uint32_t type);

@@ -800,7 +800,120 @@ ngx_hoop_pg_mask_field_code(u_char code)
 }
 
 
-/* ErrorResponse, NoticeResponse: every text field through the detectors */
+/*
+ * A DETAIL quoting values of columns rules name: "Key (email)=(...)
+ * already exists." (unique and foreign keys) or "Failing row contains
+ * (...)." (constraints, when the table has such a column): the values
+ * become ****.  NGX_OK: *out is the new text.
+ */
+
+static ngx_int_t
+ngx_hoop_pg_mask_key_detail(ngx_hoop_pg_mask_t *ms, ngx_str_t *in,
+    ngx_str_t *schema, ngx_str_t *table, ngx_str_t *out)
+{
+    u_char      *p, *end, *eq, *vals, *close, *comma;
+    ngx_int_t    rule;
+    ngx_str_t    col;
+    ngx_uint_t   i;
+
+    p = in->data;
+    end = in->data + in->len;
+    rule = -1;
+
+    if (in->len > 5 && ngx_strncmp(p, "Key (", 5) == 0) {
+        eq = ngx_strlcasestrn(p + 5, end, (u_char *) ")=(", 3 - 1);
+        if (eq == NULL) {
+            return NGX_DECLINED;
+        }
+
+        for (p += 5; p < eq && rule < 0; p = comma + 1) {
+            comma = ngx_strlchr(p, eq, ',');
+            if (comma == NULL) {
+                comma = eq;
+            }
+
+            col.data = p;
+            col.len = comma - p;
+
+            while (col.len && col.data[0] == ' ') {
+                col.data++;
+                col.len--;
+            }
+
+            if (col.len > 1 && col.data[0] == '"'
+                && col.data[col.len - 1] == '"')
+            {
+                col.data++;
+                col.len -= 2;
+            }
+
+            rule = ngx_hoop_pg_mask_rule_for(ms, schema->len ? schema : NULL,
+                                             table->len ? table : NULL,
+                                             &col, 0);
+        }
+
+        vals = eq + 3;
+
+    } else if (in->len > 22
+               && ngx_strncmp(p, "Failing row contains (", 22) == 0)
+    {
+        for (i = 0; i < ms->nattrs && rule < 0; i++) {
+            if (ms->attrs[i].rule >= 0
+                && ms->attrs[i].table.len == table->len
+                && ngx_strncmp(ms->attrs[i].table.data, table->data,
+                               table->len) == 0
+                && (schema->len == 0
+                    || (ms->attrs[i].schema.len == schema->len
+                        && ngx_strncmp(ms->attrs[i].schema.data,
+                                       schema->data, schema->len) == 0)))
+            {
+                rule = ms->attrs[i].rule;
+            }
+        }
+
+        vals = p + 22;
+
+    } else {
+        return NGX_DECLINED;
+    }
+
+    if (rule < 0) {
+        return NGX_DECLINED;
+    }
+
+    for (close = end; close > vals && close[-1] != ')'; close--) {
+        /* void */
+    }
+
+    if (close == vals) {
+        return NGX_DECLINED;
+    }
+
+    close--;
+
+    out->data = ngx_pnalloc(ms->scratch, (vals - in->data) + 4
+                                         + (end - close));
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(out->data, in->data, vals - in->data);
+    p = ngx_cpymem(p, "****", 4);
+    p = ngx_cpymem(p, close, end - close);
+    out->len = p - out->data;
+
+    ms->stmt.total++;
+    ms->stmt.by_detector[NGX_HOOP_MASK_KEY]++;
+    ms->stmt.by_rule[rule]++;
+
+    return NGX_OK;
+}
+
+
+/*
+ * ErrorResponse, NoticeResponse: every text field through the detectors;
+ * a DETAIL quoting rule-named columns' values loses them.
+ */
 
 size_t
 ngx_hoop_pg_mask_fields(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
@@ -809,10 +922,10 @@ ngx_hoop_pg_mask_fields(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
     u_char     *p, *end, *z, *out, *q, *from;
     size_t      new_len;
     ngx_int_t   rc;
-    ngx_str_t   in, value;
+    ngx_str_t   in, value, schema, table, key;
     ngx_uint_t  changed;
 
-    if (!ms->detect) {
+    if (!ms->detect && !ms->columns) {
         return len;
     }
 
@@ -822,6 +935,27 @@ ngx_hoop_pg_mask_fields(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
     q = NULL;
     from = p;
     changed = 0;
+
+    /* the schema and table the error names, for its DETAIL */
+    ngx_str_null(&schema);
+    ngx_str_null(&table);
+
+    while (p < end && *p != '\0') {
+        z = ngx_strlchr(p + 1, end, '\0');
+        if (z == NULL) {
+            return ngx_hoop_pg_mask_fail(s, "a malformed error message");
+        }
+
+        if (*p == 's' || *p == 't') {
+            in.data = p + 1;
+            in.len = z - in.data;
+            *(*p == 's' ? &schema : &table) = in;
+        }
+
+        p = z + 1;
+    }
+
+    p = msg + 5;
 
     while (p < end && *p != '\0') {
         z = ngx_strlchr(p + 1, end, '\0');
@@ -833,7 +967,32 @@ ngx_hoop_pg_mask_fields(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
             in.data = p + 1;
             in.len = z - in.data;
 
-            rc = ngx_hoop_pg_mask_scan(ms, &in, &value);
+            rc = NGX_DECLINED;
+            ngx_str_null(&key);
+
+            if (*p == 'D' && ms->columns) {
+                rc = ngx_hoop_pg_mask_key_detail(ms, &in, &schema, &table,
+                                                 &key);
+                if (rc == NGX_ERROR) {
+                    return ngx_hoop_pg_mask_fail(s, "no memory");
+                }
+
+                if (rc == NGX_OK) {
+                    in = key;
+                }
+            }
+
+            if (ms->detect) {
+                rc = ngx_hoop_pg_mask_scan(ms, &in, &value);
+
+                if (rc == NGX_DECLINED && in.data == key.data) {
+                    value = key;
+                    rc = NGX_OK;
+                }
+
+            } else {
+                value = in;
+            }
 
             if (rc == NGX_ERROR) {
                 return ngx_hoop_pg_mask_fail(s, "no memory");
@@ -849,13 +1008,13 @@ ngx_hoop_pg_mask_fields(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
                     q = out + 5;
                 }
 
-                if ((size_t) (q - out) + (in.data - from) + value.len
+                if ((size_t) (q - out) + ((p + 1) - from) + value.len
                     > 2 * len + 1000)
                 {
                     return ngx_hoop_pg_mask_fail(s, "masked error too long");
                 }
 
-                q = ngx_cpymem(q, from, in.data - from);
+                q = ngx_cpymem(q, from, (p + 1) - from);
                 q = ngx_cpymem(q, value.data, value.len);
                 from = z;
                 changed = 1;

@@ -766,3 +766,45 @@ PY
 (2, 'b***@example.com', '****', None, None)
 (3, 'c***@example.org', '****', None, 'prefers email')
 (1, 'a***@example.com', '****', None, 'VIP customer')
+
+
+
+=== TEST 25: without detectors, a DETAIL quoting values of rule-named columns loses them: unique violations ("Key (email)=(...)") and check violations ("Failing row contains (...)" of a table with such a column)
+--- main_config
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                     127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_ssl_certificate     $TEST_NGINX_PKI/gateway.crt;
+        hoop_pg_ssl_certificate_key $TEST_NGINX_PKI/gateway.key;
+        hoop_pg_auth                oidc=test;
+        hoop_pg_role reader user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+        hoop_pg_mask column=email name=emails;
+    }
+}
+--- client
+psql -X -q -At -v ON_ERROR_STOP=1 -p $TEST_NGINX_PG_PORT -U hoop -d hoop_test <<'SQL'
+SET client_min_messages = warning;
+DROP TABLE IF EXISTS public.mask_checked;
+CREATE TABLE public.mask_checked (id int, email text CHECK (email LIKE '%@%'));
+GRANT INSERT ON public.mask_checked TO app_scram;
+SQL
+C="user=reader dbname=hoop_test sslmode=require"
+PGPASSWORD=$TOKEN_SRE psql -X -q -At "$C" -c "DELETE FROM mask_unique" \
+    -c "INSERT INTO mask_unique VALUES ('twice.seen@example.com')" \
+    -c "INSERT INTO mask_unique VALUES ('twice.seen@example.com')" 2>&1
+PGPASSWORD=$TOKEN_SRE psql -X -q -At "$C" \
+    -c "INSERT INTO mask_checked VALUES (7, 'not-an-address')" 2>&1
+echo "psql exit $?"
+--- client_output
+ERROR:  duplicate key value violates unique constraint "mask_unique_email_key"
+DETAIL:  Key (email)=(****) already exists.
+ERROR:  new row for relation "mask_checked" violates check constraint "mask_checked_email_check"
+DETAIL:  Failing row contains (****).
+psql exit 1
