@@ -808,3 +808,61 @@ DETAIL:  Key (email)=(****) already exists.
 ERROR:  new row for relation "mask_checked" violates check constraint "mask_checked_email_check"
 DETAIL:  Failing row contains (****).
 psql exit 1
+
+
+
+=== TEST 26: with a statement policy: a denied statement gets the denial, the session goes on masked (simple and extended protocol)
+--- main_config
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role reader user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+        hoop_pg_deny statement=drop "message=no DDL via the gateway";
+        hoop_pg_mask column=email with=partial name=emails;
+        hoop_pg_mask detect=credit_card name=text;
+    }
+}
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Query "DROP TABLE people"
+Query "SELECT email, card FROM people WHERE id = 1"
+Parse d1 "DROP TABLE people"
+Bind "" d1
+Execute "" 0
+Sync
+Parse s1 "SELECT email, card FROM people WHERE id = 2"
+Describe S s1
+Bind "" s1
+Execute "" 0
+Sync
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+ErrorResponse S=ERROR C=42501 M="no DDL via the gateway"
+ReadyForQuery I
+RowDescription email:text card:text
+DataRow "a***@example.com" "****"
+CommandComplete "SELECT 1"
+ReadyForQuery I
+ErrorResponse S=ERROR C=42501 M="no DDL via the gateway"
+ReadyForQuery I
+ParseComplete
+ParameterDescription
+RowDescription email:text card:text
+BindComplete
+DataRow "b***@example.com" "****"
+CommandComplete "SELECT 1"
+ReadyForQuery I
