@@ -271,6 +271,8 @@ char *ngx_hoop_pg_mask_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_hoop_pg_mask_max_row(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+char *ngx_hoop_pg_mask_cache_time(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_hoop_pg_mask_merge(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *prev,
     ngx_hoop_pg_srv_conf_t *conf);
 ngx_int_t ngx_hoop_pg_mask_add_variables(ngx_conf_t *cf);

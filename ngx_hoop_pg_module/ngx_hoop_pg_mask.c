@@ -62,6 +62,12 @@ static void ngx_hoop_pg_mask_catalog_done(ngx_stream_session_t *s,
     ngx_hoop_pg_mask_t *ms);
 static ngx_int_t ngx_hoop_pg_mask_copy_start(ngx_stream_session_t *s,
     ngx_hoop_pg_mask_t *ms, u_char *msg, size_t len);
+static ngx_int_t ngx_hoop_pg_mask_cache_get(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms);
+static void ngx_hoop_pg_mask_cache_put(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms);
+static void ngx_hoop_pg_mask_cache_unref(ngx_hoop_pg_mask_cached_t *c);
+static void ngx_hoop_pg_mask_stale(ngx_hoop_pg_mask_t *ms);
 static size_t ngx_hoop_pg_mask_drop(ngx_stream_session_t *s,
     ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len);
 static ngx_int_t ngx_hoop_pg_mask_variable(ngx_stream_session_t *s,
@@ -144,6 +150,7 @@ ngx_hoop_pg_mask_conf(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *pscf)
     }
 
     mcf->max_row = NGX_CONF_UNSET_SIZE;
+    mcf->cache_time = NGX_CONF_UNSET_MSEC;
     pscf->mask = mcf;
 
     return mcf;
@@ -300,6 +307,34 @@ ngx_hoop_pg_mask_max_row(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
 
 char *
+ngx_hoop_pg_mask_cache_time(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_hoop_pg_srv_conf_t *pscf = conf;
+
+    ngx_str_t                *value;
+    ngx_hoop_pg_mask_conf_t  *mcf;
+
+    mcf = ngx_hoop_pg_mask_conf(cf, pscf);
+    if (mcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->cache_time != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mcf->cache_time = ngx_parse_time(&value[1], 0);
+    if (mcf->cache_time == (ngx_msec_t) NGX_ERROR) {
+        return "invalid value";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
 ngx_hoop_pg_mask_merge(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *prev,
     ngx_hoop_pg_srv_conf_t *conf)
 {
@@ -309,8 +344,14 @@ ngx_hoop_pg_mask_merge(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *prev,
     mcf = conf->mask;
 
     if (mcf == NULL) {
-        conf->mask = pmcf;
-        return NGX_CONF_OK;
+        /* the stream level's rules, settled once for all its servers */
+        mcf = pmcf;
+        pmcf = NULL;
+        conf->mask = mcf;
+
+        if (mcf == NULL) {
+            return NGX_CONF_OK;
+        }
     }
 
     if (mcf->rules == NULL && pmcf) {
@@ -324,9 +365,18 @@ ngx_hoop_pg_mask_merge(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *prev,
                        ? pmcf->max_row : 1024 * 1024;
     }
 
+    if (mcf->cache_time == NGX_CONF_UNSET_MSEC) {
+        mcf->cache_time = (pmcf && pmcf->cache_time != NGX_CONF_UNSET_MSEC)
+                          ? pmcf->cache_time : 60000;
+    }
+
     if (mcf->rules == NULL) {
-        /* only the bound was set here: nothing to mask */
+        /* only bounds were set here: nothing to mask */
         conf->mask = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (mcf->catalog.len) {
         return NGX_CONF_OK;
     }
 
@@ -636,6 +686,11 @@ ngx_hoop_pg_mask_init(ngx_stream_session_t *s)
     ms->catalog = ms->columns || ms->refuse;
     ms->loaded = !ms->catalog;
 
+    if (ms->catalog && ngx_hoop_pg_mask_cache_get(s, ms) != NGX_OK) {
+        /* the cleanup frees what there is */
+        return NGX_ERROR;
+    }
+
     /* a row to mask is held whole, up to this */
     if (ctx->server_gate.limit < mcf->max_row + 5) {
         ctx->server_gate.limit = mcf->max_row + 5;
@@ -690,6 +745,10 @@ ngx_hoop_pg_mask_cleanup(void *data)
 
     if (ms->catalog_pool) {
         ngx_destroy_pool(ms->catalog_pool);
+    }
+
+    if (ms->cached) {
+        ngx_hoop_pg_mask_cache_unref(ms->cached);
     }
 
     if (ms->loading) {
@@ -931,7 +990,7 @@ ngx_hoop_pg_mask_client_inspect(ngx_stream_session_t *s,
         }
 
         if (ms->catalog && ngx_hoop_pg_mask_ddl(&text)) {
-            ms->stale = 1;
+            ngx_hoop_pg_mask_stale(ms);
         }
 
         break;
@@ -942,7 +1001,7 @@ ngx_hoop_pg_mask_client_inspect(ngx_stream_session_t *s,
         }
 
         if (ms->catalog && ngx_hoop_pg_mask_ddl(&text)) {
-            ms->stale = 1;
+            ngx_hoop_pg_mask_stale(ms);
         }
 
         /* a COPY's text, for its CopyOutResponse */
@@ -1302,7 +1361,7 @@ ngx_hoop_pg_mask_describe(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
 
             } else {
                 /* a table newer than the snapshot */
-                ms->stale = 1;
+                ngx_hoop_pg_mask_stale(ms);
             }
 
         } else if (oid != 0 && !ms->columns) {
@@ -2061,6 +2120,11 @@ ngx_hoop_pg_mask_catalog_done(ngx_stream_session_t *s,
         ngx_destroy_pool(ms->catalog_pool);
     }
 
+    if (ms->cached) {
+        ngx_hoop_pg_mask_cache_unref(ms->cached);
+        ms->cached = NULL;
+    }
+
     /* the snapshot keeps the loading pool (names live there) */
     ms->catalog_pool = ms->loading->pool;
     ms->attrs = ms->loading->elts;
@@ -2077,8 +2141,262 @@ ngx_hoop_pg_mask_catalog_done(ngx_stream_session_t *s,
                    "hoop pg mask: catalog: %ui columns, max oid %uD",
                    ms->nattrs, ms->max_oid);
 
+    ngx_hoop_pg_mask_cache_put(s, ms);
+
     ctx->client_gate.hold = 0;
     ngx_post_event(&ms->release, &ngx_posted_events);
+}
+
+
+/*
+ * The worker keeps the last snapshot of each upstream server and
+ * database for hoop_pg_mask_catalog_cache: a session starting within that
+ * time uses it and sends no catalog query (it still refreshes on a newer
+ * table or its own DDL, and the refreshed snapshot replaces the cached
+ * one).  The key: the server's address and the database.
+ */
+
+static ngx_int_t
+ngx_hoop_pg_mask_cache_key(ngx_stream_session_t *s, u_char *buf, size_t size,
+    ngx_str_t *key)
+{
+    ngx_str_t          *db;
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    db = ctx->database.len ? &ctx->database : &ctx->user;
+
+    if (s->upstream->peer.name == NULL
+        || s->upstream->peer.name->len + 1 + db->len > size)
+    {
+        return NGX_DECLINED;
+    }
+
+    key->data = buf;
+    key->len = ngx_sprintf(buf, "%V/%V", s->upstream->peer.name, db) - buf;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_hoop_pg_mask_cache_get(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms)
+{
+    ngx_str_t                   key;
+    ngx_uint_t                  i;
+    ngx_queue_t                *q;
+    ngx_hoop_pg_mask_attr_t    *a;
+    ngx_hoop_pg_mask_conf_t    *mcf;
+    ngx_hoop_pg_mask_cached_t  *c;
+    u_char                      buf[NGX_SOCKADDR_STRLEN + 1 + 256];
+
+    mcf = ms->conf;
+
+    if (mcf->cache_time == 0 || !mcf->cache_ready
+        || ngx_hoop_pg_mask_cache_key(s, buf, sizeof(buf), &key) != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    for (q = ngx_queue_head(&mcf->cache);
+         q != ngx_queue_sentinel(&mcf->cache);
+         q = ngx_queue_next(q))
+    {
+        c = ngx_queue_data(q, ngx_hoop_pg_mask_cached_t, queue);
+
+        if (c->key.len == key.len
+            && ngx_memcmp(c->key.data, key.data, key.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (q == ngx_queue_sentinel(&mcf->cache)
+        || ngx_current_msec - c->loaded >= mcf->cache_time)
+    {
+        return NGX_OK;
+    }
+
+    /* the session's own copy: which rule applies depends on the session */
+    ms->catalog_pool = ngx_create_pool(1024, s->connection->log);
+    if (ms->catalog_pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    a = ngx_palloc(ms->catalog_pool,
+                   (c->nattrs + 1) * sizeof(ngx_hoop_pg_mask_attr_t));
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < c->nattrs; i++) {
+        a[i] = c->attrs[i];
+        a[i].rule = ngx_hoop_pg_mask_rule_for(ms, &a[i].schema, &a[i].table,
+                                              &a[i].column, 0);
+    }
+
+    c->refs++;
+    ms->cached = c;
+    ms->attrs = a;
+    ms->nattrs = c->nattrs;
+    ms->max_oid = c->max_oid;
+    ms->loaded = 1;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, s->connection->log, 0,
+                   "hoop pg mask: catalog of \"%V\" from the cache, "
+                   "%ui columns", &key, c->nattrs);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_hoop_pg_mask_cache_put(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms)
+{
+    u_char                     *p;
+    size_t                      size;
+    ngx_str_t                   key;
+    ngx_uint_t                  i;
+    ngx_queue_t                *q;
+    ngx_hoop_pg_mask_attr_t    *a;
+    ngx_hoop_pg_mask_conf_t    *mcf;
+    ngx_hoop_pg_mask_cached_t  *c, *old;
+    u_char                      buf[NGX_SOCKADDR_STRLEN + 1 + 256];
+
+    mcf = ms->conf;
+
+    if (mcf->cache_time == 0
+        || ngx_hoop_pg_mask_cache_key(s, buf, sizeof(buf), &key) != NGX_OK)
+    {
+        return;
+    }
+
+    if (!mcf->cache_ready) {
+        ngx_queue_init(&mcf->cache);
+        mcf->cache_ready = 1;
+    }
+
+    size = sizeof(ngx_hoop_pg_mask_cached_t) + key.len
+           + ms->nattrs * sizeof(ngx_hoop_pg_mask_attr_t);
+
+    for (i = 0; i < ms->nattrs; i++) {
+        size += ms->attrs[i].schema.len + ms->attrs[i].table.len
+                + ms->attrs[i].column.len;
+    }
+
+    c = ngx_alloc(size, s->connection->log);
+    if (c == NULL) {
+        /* no cache this time: nothing else depends on it */
+        return;
+    }
+
+    a = (ngx_hoop_pg_mask_attr_t *) (c + 1);
+    p = (u_char *) (a + ms->nattrs);
+
+    c->refs = 1;
+    c->loaded = ngx_current_msec;
+    c->max_oid = ms->max_oid;
+    c->nattrs = ms->nattrs;
+    c->attrs = a;
+
+    c->key.data = p;
+    c->key.len = key.len;
+    p = ngx_cpymem(p, key.data, key.len);
+
+    for (i = 0; i < ms->nattrs; i++) {
+        a[i] = ms->attrs[i];
+
+        a[i].schema.data = p;
+        p = ngx_cpymem(p, ms->attrs[i].schema.data, a[i].schema.len);
+        a[i].table.data = p;
+        p = ngx_cpymem(p, ms->attrs[i].table.data, a[i].table.len);
+        a[i].column.data = p;
+        p = ngx_cpymem(p, ms->attrs[i].column.data, a[i].column.len);
+    }
+
+    /* replace the entry of the same key; keep at most 64 */
+    for (q = ngx_queue_head(&mcf->cache);
+         q != ngx_queue_sentinel(&mcf->cache);
+         q = ngx_queue_next(q))
+    {
+        old = ngx_queue_data(q, ngx_hoop_pg_mask_cached_t, queue);
+
+        if (old->key.len == key.len
+            && ngx_memcmp(old->key.data, key.data, key.len) == 0)
+        {
+            ngx_queue_remove(q);
+            mcf->ncached--;
+            ngx_hoop_pg_mask_cache_unref(old);
+            break;
+        }
+    }
+
+    if (mcf->ncached >= 64) {
+        q = ngx_queue_last(&mcf->cache);
+        ngx_queue_remove(q);
+        mcf->ncached--;
+        ngx_hoop_pg_mask_cache_unref(
+                   ngx_queue_data(q, ngx_hoop_pg_mask_cached_t, queue));
+    }
+
+    ngx_queue_insert_head(&mcf->cache, &c->queue);
+    mcf->ncached++;
+}
+
+
+/*
+ * The snapshot is out of date: read it again at the next idle point, and
+ * let no new session of the worker start from the cached copy.
+ */
+
+static void
+ngx_hoop_pg_mask_stale(ngx_hoop_pg_mask_t *ms)
+{
+    ngx_str_t                   key;
+    ngx_queue_t                *q;
+    ngx_hoop_pg_mask_conf_t    *mcf;
+    ngx_hoop_pg_mask_cached_t  *c;
+    u_char                      buf[NGX_SOCKADDR_STRLEN + 1 + 256];
+
+    if (ms->stale) {
+        return;
+    }
+
+    ms->stale = 1;
+    mcf = ms->conf;
+
+    if (!mcf->cache_ready
+        || ngx_hoop_pg_mask_cache_key(ms->session, buf, sizeof(buf), &key)
+           != NGX_OK)
+    {
+        return;
+    }
+
+    for (q = ngx_queue_head(&mcf->cache);
+         q != ngx_queue_sentinel(&mcf->cache);
+         q = ngx_queue_next(q))
+    {
+        c = ngx_queue_data(q, ngx_hoop_pg_mask_cached_t, queue);
+
+        if (c->key.len == key.len
+            && ngx_memcmp(c->key.data, key.data, key.len) == 0)
+        {
+            ngx_queue_remove(q);
+            mcf->ncached--;
+            ngx_hoop_pg_mask_cache_unref(c);
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_hoop_pg_mask_cache_unref(ngx_hoop_pg_mask_cached_t *c)
+{
+    if (--c->refs == 0) {
+        ngx_free(c);
+    }
 }
 
 

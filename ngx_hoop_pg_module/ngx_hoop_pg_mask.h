@@ -47,7 +47,14 @@ typedef struct {
     ngx_array_t                 *scopes;         /* in the same order */
     ngx_str_t                    catalog;        /* the 'Q' message */
     size_t                       max_row;
+    ngx_msec_t                   cache_time;     /* catalog cache */
     ngx_uint_t                   columns;        /* a rule names columns */
+
+    /* per worker (written in the worker's copy): catalog snapshots by
+     * upstream server and database */
+    ngx_queue_t                  cache;
+    ngx_uint_t                   ncached;
+    unsigned                     cache_ready:1;
 } ngx_hoop_pg_mask_conf_t;
 
 
@@ -69,6 +76,18 @@ typedef struct {
     u_char                       format;         /* as described */
     u_char                       unknown;        /* origin not known */
 } ngx_hoop_pg_mask_col_t;
+
+
+/* a catalog snapshot kept for the worker's next sessions (malloc) */
+typedef struct {
+    ngx_queue_t                  queue;
+    ngx_uint_t                   refs;           /* the cache, sessions */
+    ngx_str_t                    key;            /* server/database */
+    ngx_msec_t                   loaded;
+    uint32_t                     max_oid;
+    ngx_uint_t                   nattrs;
+    ngx_hoop_pg_mask_attr_t     *attrs;          /* names follow */
+} ngx_hoop_pg_mask_cached_t;
 
 
 /* a RowDescription resolved against the rules (malloc, counted) */
@@ -120,6 +139,7 @@ typedef struct {
     ngx_uint_t                   nattrs;
     ngx_array_t                 *loading;        /* while fetching */
     ngx_pool_t                  *catalog_pool;
+    ngx_hoop_pg_mask_cached_t   *cached;         /* names of attrs */
     uint32_t                     max_oid;
     unsigned                     loaded:1;
     unsigned                     stale:1;

@@ -158,6 +158,13 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       0,
       NULL },
 
+    { ngx_string("hoop_pg_mask_catalog_cache"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_hoop_pg_mask_cache_time,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("hoop_audit"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,

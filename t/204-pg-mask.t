@@ -866,3 +866,24 @@ BindComplete
 DataRow "b***@example.com" "****"
 CommandComplete "SELECT 1"
 ReadyForQuery I
+
+
+
+=== TEST 27: the worker's catalog cache: a second session starts from it; a table created meanwhile elsewhere is of unknown origin there (refused under unknown=refuse, never shown), which drops the cached copy, so the next session reads the catalog and masks it
+--- client
+C="host=127.0.0.1 port=$TEST_NGINX_PG_GW_PORT3 user=reader dbname=hoop_test sslmode=disable"
+psql -X -q -At -p $TEST_NGINX_PG_PORT -U hoop -d hoop_test \
+    -c "DROP TABLE IF EXISTS public.mask_later" 2> /dev/null
+PGPASSWORD=$TOKEN_SRE psql -X -At "$C" -c "SELECT email AS x FROM people WHERE id = 1"
+psql -X -q -At -p $TEST_NGINX_PG_PORT -U hoop -d hoop_test \
+    -c "CREATE TABLE public.mask_later (email text)" \
+    -c "INSERT INTO public.mask_later VALUES ('later.one@example.com')" \
+    -c "GRANT SELECT ON public.mask_later TO app_scram"
+PGPASSWORD=$TOKEN_SRE psql -X -At "$C" -c "SELECT email AS x FROM mask_later" 2>&1 | grep -o 'FATAL: .*'
+PGPASSWORD=$TOKEN_SRE psql -X -At "$C" -c "SELECT email AS x FROM mask_later"
+--- client_output
+****
+FATAL:  a result column of unknown origin (an expression, or a table the gateway does not know yet) is refused by a masking rule
+****
+--- error_log eval
+qr{hoop pg mask: catalog of "[^"]+/hoop_test" from the cache, \d+ columns}
