@@ -36,6 +36,7 @@
 
 static char *ngx_hoop_pg_mask_catalog_query(ngx_conf_t *cf,
     ngx_hoop_pg_mask_conf_t *mcf);
+static void ngx_hoop_pg_mask_cache_free(void *data);
 static void ngx_hoop_pg_mask_cleanup(void *data);
 static void ngx_hoop_pg_mask_release(ngx_event_t *ev);
 static ngx_int_t ngx_hoop_pg_mask_fetch(ngx_stream_session_t *s,
@@ -338,6 +339,7 @@ char *
 ngx_hoop_pg_mask_merge(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *prev,
     ngx_hoop_pg_srv_conf_t *conf)
 {
+    ngx_pool_cleanup_t       *cln;
     ngx_hoop_pg_mask_conf_t  *mcf, *pmcf;
 
     pmcf = prev->mask;
@@ -380,7 +382,39 @@ ngx_hoop_pg_mask_merge(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *prev,
         return NGX_CONF_OK;
     }
 
+    /* the worker's cached snapshots go with its configuration */
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_hoop_pg_mask_cache_free;
+    cln->data = mcf;
+
     return ngx_hoop_pg_mask_catalog_query(cf, mcf);
+}
+
+
+static void
+ngx_hoop_pg_mask_cache_free(void *data)
+{
+    ngx_hoop_pg_mask_conf_t *mcf = data;
+
+    ngx_queue_t                *q;
+    ngx_hoop_pg_mask_cached_t  *c;
+
+    if (!mcf->cache_ready) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&mcf->cache)) {
+        q = ngx_queue_head(&mcf->cache);
+        ngx_queue_remove(q);
+        c = ngx_queue_data(q, ngx_hoop_pg_mask_cached_t, queue);
+        ngx_free(c);
+    }
+
+    mcf->cache_ready = 0;
 }
 
 

@@ -887,3 +887,43 @@ FATAL:  a result column of unknown origin (an expression, or a table the gateway
 ****
 --- error_log eval
 qr{hoop pg mask: catalog of "[^"]+/hoop_test" from the cache, \d+ columns}
+
+
+
+=== TEST 28: rules and the row bound at the stream level apply to a server without its own
+--- main_config
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+
+stream {
+    hoop_pg_mask column=email with=partial name=emails;
+    hoop_pg_mask_max_row 4k;
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role reader user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+    }
+}
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Query "SELECT email AS e FROM people WHERE id = 1"
+Query "SELECT id, email, blob FROM mask_wide WHERE id = 1"
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+RowDescription e:text
+DataRow "a***@example.com"
+CommandComplete "SELECT 1"
+ReadyForQuery I
+RowDescription id:int4 email:text blob:text
+ErrorResponse S=FATAL C=54000 M="row too large for the gateway to mask (hoop_pg_mask_max_row)"
