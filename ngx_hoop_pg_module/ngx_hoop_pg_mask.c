@@ -78,6 +78,10 @@ static u_char *ngx_hoop_pg_mask_detail(ngx_hoop_pg_mask_t *ms,
     ngx_uint_t audit);
 
 
+#define ngx_hoop_pg_mask_ident_char(c)                                       \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z')                \
+     || ((c) >= '0' && (c) <= '9') || (c) == '_' || (c) == '$' || (c) >= 0x80)
+
 #define ngx_hoop_pg_mask_get_i16(p)                                          \
     ((int16_t) (((uint16_t) (p)[0] << 8) | (uint16_t) (p)[1]))
 
@@ -960,17 +964,41 @@ ngx_hoop_pg_mask_cstr(u_char *p, u_char *end, ngx_str_t *out)
 }
 
 
-/* statements that may add or rename columns: read the catalog again */
+/*
+ * Statements that may add or rename columns: the words ALTER or CREATE
+ * (not "created_at"), anywhere (in a DO block, a function...): the
+ * catalog is read again.
+ */
 
 static ngx_uint_t
 ngx_hoop_pg_mask_ddl(ngx_str_t *text)
 {
-    u_char  *end;
+    u_char      *p, *end, *w;
+    size_t       n;
+    ngx_uint_t   i;
+
+    static const char  *words[] = { "alter", "create" };
 
     end = text->data + text->len;
 
-    return ngx_strlcasestrn(text->data, end, (u_char *) "alter", 5 - 1)
-           || ngx_strlcasestrn(text->data, end, (u_char *) "create", 6 - 1);
+    for (i = 0; i < 2; i++) {
+        n = ngx_strlen(words[i]);
+        p = text->data;
+
+        while ((w = ngx_strlcasestrn(p, end, (u_char *) words[i], n - 1))
+               != NULL)
+        {
+            if ((w == text->data || !ngx_hoop_pg_mask_ident_char(w[-1]))
+                && (w + n == end || !ngx_hoop_pg_mask_ident_char(w[n])))
+            {
+                return 1;
+            }
+
+            p = w + 1;
+        }
+    }
+
+    return 0;
 }
 
 

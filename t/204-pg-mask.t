@@ -927,3 +927,55 @@ CommandComplete "SELECT 1"
 ReadyForQuery I
 RowDescription id:int4 email:text blob:text
 ErrorResponse S=FATAL C=54000 M="row too large for the gateway to mask (hoop_pg_mask_max_row)"
+
+
+
+=== TEST 29: the catalog is read at login and again only after a statement with the word ALTER or CREATE ("created_at" is not one)
+--- main_config
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role reader user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+        hoop_pg_mask column=email name=emails;
+    }
+}
+--- raw_request eval
+HoopPgWire::encode(qq{StartupMessage user=reader database=hoop_test
+PasswordMessage "$::token"
+Query "SELECT 1 AS created_at"
+Query "SELECT email AS e FROM people WHERE id = 1"
+Query "CREATE TEMP TABLE t29 (email text)"
+Query "SELECT 2 AS altered"
+Terminate})
+--- pg_recv
+AuthenticationCleartextPassword
+AuthenticationOk
+...
+ReadyForQuery I
+RowDescription created_at:int4
+DataRow 1
+CommandComplete "SELECT 1"
+ReadyForQuery I
+RowDescription e:text
+DataRow "****"
+CommandComplete "SELECT 1"
+ReadyForQuery I
+CommandComplete "CREATE TABLE"
+ReadyForQuery I
+RowDescription altered:int4
+DataRow 2
+CommandComplete "SELECT 1"
+ReadyForQuery I
+--- grep_error_log: hoop pg mask: reading the catalog
+--- grep_error_log_out
+hoop pg mask: reading the catalog
+hoop pg mask: reading the catalog
