@@ -277,6 +277,7 @@ char *ngx_hoop_pg_mask_merge(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *prev,
     ngx_hoop_pg_srv_conf_t *conf);
 ngx_int_t ngx_hoop_pg_mask_add_variables(ngx_conf_t *cf);
 ngx_int_t ngx_hoop_pg_mask_init(ngx_stream_session_t *s);
+void ngx_hoop_pg_mask_client_header(ngx_stream_session_t *s, u_char type);
 ngx_uint_t ngx_hoop_pg_mask_client_whole(ngx_stream_session_t *s,
     u_char type);
 size_t ngx_hoop_pg_mask_client_inspect(ngx_stream_session_t *s,

@@ -78,6 +78,11 @@ ngx_hoop_pg_gate_run(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate)
             }
 
             gate->seen = 1;
+
+            if (gate->hold) {
+                /* the header asked to wait before this message */
+                return NGX_OK;
+            }
         }
 
         if (!gate->whole(s, type, len)) {

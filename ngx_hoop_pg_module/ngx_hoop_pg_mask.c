@@ -1002,6 +1002,28 @@ ngx_hoop_pg_mask_ddl(ngx_str_t *text)
 }
 
 
+/*
+ * Each client message header.  Before the server's first ReadyForQuery
+ * (clients logging in themselves, without hoop_pg_auth) only the login's
+ * own messages go on: a statement pipelined behind the password waits for
+ * the catalog like any first statement.
+ */
+
+void
+ngx_hoop_pg_mask_client_header(ngx_stream_session_t *s, u_char type)
+{
+    ngx_hoop_pg_ctx_t   *ctx;
+    ngx_hoop_pg_mask_t  *ms;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    ms = ctx->mask;
+
+    if (!ms->greeted && ms->catalog && type != 'p') {
+        ctx->client_gate.hold = 1;
+    }
+}
+
+
 ngx_uint_t
 ngx_hoop_pg_mask_client_whole(ngx_stream_session_t *s, u_char type)
 {
@@ -1939,7 +1961,13 @@ ngx_hoop_pg_mask_server_inspect(ngx_stream_session_t *s,
         break;
 
     case 'Z':
-        if (it && (it->kind == 'S' || it->kind == 'Q' || it->kind == 'F')) {
+        if (!ms->greeted) {
+            /* the login's: it answers no client message */
+            ms->greeted = 1;
+
+        } else if (it
+                   && (it->kind == 'S' || it->kind == 'Q' || it->kind == 'F'))
+        {
             ngx_hoop_pg_mask_pop(ms);
         }
 
@@ -1963,6 +1991,12 @@ ngx_hoop_pg_mask_server_inspect(ngx_stream_session_t *s,
                 && ngx_hoop_pg_mask_fetch(s, ms) != NGX_OK)
             {
                 return 0;
+            }
+
+            if (ctx->client_gate.hold && !ms->fetching) {
+                /* held for a snapshot that needs no reading after all */
+                ctx->client_gate.hold = 0;
+                ngx_post_event(&ms->release, &ngx_posted_events);
             }
         }
 

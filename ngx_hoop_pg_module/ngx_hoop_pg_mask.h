@@ -144,6 +144,7 @@ typedef struct {
     unsigned                     loaded:1;
     unsigned                     stale:1;
     unsigned                     fetching:1;
+    unsigned                     greeted:1;      /* login's ReadyForQuery */
 
     /* answers awaited, in order */
     ngx_hoop_pg_mask_item_t     *items;

@@ -331,6 +331,10 @@ ngx_hoop_pg_client_message(ngx_stream_session_t *s, u_char type, size_t len)
                    "hoop pg: client message '%c' %uz",
                    type ? type : '0', len);
 
+    if (ctx->mask) {
+        ngx_hoop_pg_mask_client_header(s, type);
+    }
+
     if (len > pscf->max_message_size) {
         ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
                       "hoop pg: client sent a %uz byte message, over "

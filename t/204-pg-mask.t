@@ -979,3 +979,61 @@ ReadyForQuery I
 --- grep_error_log_out
 hoop pg mask: reading the catalog
 hoop pg mask: reading the catalog
+
+
+
+=== TEST 30: without hoop_pg_auth (clients log in to PostgreSQL themselves) the catalog is read after the server's own greeting; results are masked the same
+--- main_config
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg              127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_upstream_ssl disable;
+        hoop_pg_mask column=email with=partial name=emails;
+        hoop_pg_mask detect=credit_card name=text;
+    }
+}
+--- pg_send
+StartupMessage user=app_trust database=hoop_test
+Query "SELECT email AS e, 'card ' || card AS c FROM people WHERE id = 1"
+Terminate
+--- pg_recv
+AuthenticationOk
+...
+ReadyForQuery I
+RowDescription e:text c:text
+DataRow "a***@example.com" "card ****"
+CommandComplete "SELECT 1"
+ReadyForQuery I
+
+
+
+=== TEST 31: without hoop_pg_auth, a second session starting from the worker's cached catalog, its first statement pipelined behind the startup
+--- main_config
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg              127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_upstream_ssl disable;
+        hoop_pg_mask column=email with=partial name=emails;
+    }
+}
+--- client
+for i in 1 2; do
+    perl -I$HOOP_T_LIB -MHoopPgWire -MIO::Socket::INET -e '
+        my $s = IO::Socket::INET->new("127.0.0.1:$ENV{PGPORT}") or die "$!\n";
+        print $s HoopPgWire::encode(qq{StartupMessage user=app_trust database=hoop_test
+Query "SELECT email AS e FROM people WHERE id = 1"
+Terminate});
+        local $/;
+        my $in = <$s>;
+        print map { "$_\n" } grep { /^(DataRow|ErrorResponse)/ } HoopPgWire::decode($in);
+    '
+done
+--- client_output
+DataRow "a***@example.com"
+DataRow "a***@example.com"
+--- error_log eval
+qr{hoop pg mask: catalog of "[^"]+/hoop_test" from the cache, \d+ columns}
