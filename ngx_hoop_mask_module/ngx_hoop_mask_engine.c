@@ -14,6 +14,9 @@
 
 #define NGX_HOOP_MASK_STACK_FINDINGS  16
 
+/* the shortest built-in finding: an email "a@b.co" */
+#define NGX_HOOP_MASK_MIN_FINDING     6
+
 
 static u_char  ngx_hoop_mask_stars[] = "****";
 
@@ -248,6 +251,22 @@ ngx_hoop_mask_text_stats(ngx_array_t *rules, u_char *skip, ngx_str_t *in,
 
     if (rules == NULL || in->len == 0) {
         return NGX_OK;
+    }
+
+    rule = rules->elts;
+
+    if (in->len < NGX_HOOP_MASK_MIN_FINDING) {
+        /* shorter than any built-in finding ("a@b.co"): only a custom
+         * regex could match (JSON keys, short words, small numbers) */
+        for (i = 0; i < rules->nelts; i++) {
+            if (rule[i].regexes && !(skip && skip[i])) {
+                break;
+            }
+        }
+
+        if (i == rules->nelts) {
+            return NGX_OK;
+        }
     }
 
     /* the first rule naming a detector decides what its findings become */
