@@ -14,6 +14,10 @@
 #include <ngx_core.h>
 #include "ngx_hoop_mask.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 
 #define ngx_hoop_digit(c)   ((c) >= '0' && (c) <= '9')
 #define ngx_hoop_upper(c)   ((c) >= 'A' && (c) <= 'Z')
@@ -26,6 +30,169 @@
      || (c) == '+' || (c) == '-')
 
 #define ngx_hoop_on(d)      (detectors & ((ngx_uint_t) 1 << (d)))
+
+
+/* letters and digits: the characters a finding never starts after */
+static const u_char  ngx_hoop_mask_alnum[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0,       /* 0-9 */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,       /* A-O */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,       /* P-Z */
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,       /* a-o */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0,       /* p-z */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+
+#define E  (1 << NGX_HOOP_MASK_EMAIL)
+#define C  (1 << NGX_HOOP_MASK_CARD)
+#define S  (1 << NGX_HOOP_MASK_SSN)
+#define P  (1 << NGX_HOOP_MASK_PHONE)
+#define I  (1 << NGX_HOOP_MASK_IBAN)
+#define A  (1 << NGX_HOOP_MASK_AWS_KEY)
+#define J  (1 << NGX_HOOP_MASK_JWT)
+#define K  (1 << NGX_HOOP_MASK_PRIVATE_KEY)
+
+/* the detectors whose findings can start with a character */
+static const ngx_uint_t  ngx_hoop_mask_starts[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, E, 0, 0,
+    P, 0, 0, E|P, 0, E|K, 0, 0,
+    C|E|P|S, C|E|P|S, C|E|P|S, C|E|P|S, C|E|P|S, C|E|P|S, C|E|P|S, C|E|P|S,
+    C|E|P|S, C|E|P|S, 0, 0, 0, 0, 0, 0,
+    0, A|E|I, E|I, E|I, E|I, E|I, E|I, E|I,
+    E|I, E|I, E|I, E|I, E|I, E|I, E|I, E|I,
+    E|I, E|I, E|I, E|I, E|I, E|I, E|I, E|I,
+    E|I, E|I, E|I, 0, 0, 0, 0, E,
+    0, E, E, E, E, E|J, E, E,
+    E, E, E, E, E, E, E, E,
+    E, E, E, E, E, E, E, E,
+    E, E, E, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0
+};
+
+#undef E
+#undef C
+#undef S
+#undef P
+#undef I
+#undef A
+#undef J
+#undef K
+
+
+/*
+ * The next position from i where a finding other than an email or a PEM
+ * block may start: after a character that is not a letter or digit (or at
+ * 0), on a character some enabled detector starts with.  len if none.
+ */
+
+static size_t
+ngx_hoop_mask_next(u_char *p, size_t len, size_t i, ngx_uint_t detectors)
+{
+#if defined(__SSE2__)
+    int        bits;
+    __m128i    x, y, prev, digit, letter, start, t;
+    ngx_uint_t digits, upper, phone, jwt;
+
+    digits = detectors & (((ngx_uint_t) 1 << NGX_HOOP_MASK_CARD)
+                          | ((ngx_uint_t) 1 << NGX_HOOP_MASK_SSN)
+                          | ((ngx_uint_t) 1 << NGX_HOOP_MASK_PHONE));
+    upper = detectors & (((ngx_uint_t) 1 << NGX_HOOP_MASK_IBAN)
+                         | ((ngx_uint_t) 1 << NGX_HOOP_MASK_AWS_KEY));
+    phone = detectors & ((ngx_uint_t) 1 << NGX_HOOP_MASK_PHONE);
+    jwt = detectors & ((ngx_uint_t) 1 << NGX_HOOP_MASK_JWT);
+
+    if (i == 0) {
+        if (len && (ngx_hoop_mask_starts[p[0]] & detectors)) {
+            return 0;
+        }
+
+        i = 1;
+    }
+
+    while (i < len && len - i >= 16) {
+        x = _mm_loadu_si128((__m128i *) (p + i));
+        prev = _mm_loadu_si128((__m128i *) (p + i - 1));
+
+        /* letters and digits among the previous characters */
+        digit = _mm_and_si128(_mm_cmpgt_epi8(prev, _mm_set1_epi8('0' - 1)),
+                              _mm_cmpgt_epi8(_mm_set1_epi8('9' + 1), prev));
+        y = _mm_or_si128(prev, _mm_set1_epi8(0x20));
+        letter = _mm_and_si128(_mm_cmpgt_epi8(y, _mm_set1_epi8('a' - 1)),
+                               _mm_cmpgt_epi8(_mm_set1_epi8('z' + 1), y));
+
+        /* characters that start something */
+        start = _mm_setzero_si128();
+
+        if (digits) {
+            start = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                  _mm_cmpgt_epi8(_mm_set1_epi8('9' + 1), x));
+        }
+
+        if (upper) {
+            t = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
+                              _mm_cmpgt_epi8(_mm_set1_epi8('Z' + 1), x));
+            start = _mm_or_si128(start, t);
+        }
+
+        if (phone) {
+            start = _mm_or_si128(start,
+                        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('+')),
+                                     _mm_cmpeq_epi8(x, _mm_set1_epi8('('))));
+        }
+
+        if (jwt) {
+            start = _mm_or_si128(start, _mm_cmpeq_epi8(x, _mm_set1_epi8('e')));
+        }
+
+        bits = _mm_movemask_epi8(_mm_andnot_si128(_mm_or_si128(digit, letter),
+                                                  start));
+        if (bits) {
+            return i + __builtin_ctz(bits);
+        }
+
+        i += 16;
+    }
+#endif
+
+    for ( /* void */ ; i < len; i++) {
+        if ((i == 0 || !ngx_hoop_mask_alnum[p[i - 1]])
+            && (ngx_hoop_mask_starts[p[i]] & detectors))
+        {
+            return i;
+        }
+    }
+
+    return len;
+}
 
 
 static size_t ngx_hoop_mask_email(u_char *p, size_t len, size_t i);
@@ -44,20 +211,85 @@ ngx_int_t
 ngx_hoop_mask_scan(u_char *p, size_t len, ngx_uint_t detectors,
     ngx_array_t *findings)
 {
-    u_char                    c, prev;
-    size_t                    i, end;
-    ngx_uint_t                d;
+    u_char                    c, prev, *at;
+    size_t                    i, end, next_at;
+    ngx_uint_t                d, pem, starts, fast;
     ngx_hoop_mask_finding_t  *f;
+
+    /*
+     * Prefilters: a PEM block is the only finding that needs no word
+     * boundary, and it starts with "-----BEGIN "; an email needs an '@'
+     * at most 65 bytes after its start.  Without them, nothing starts
+     * inside a word, and words are skipped in a tight loop.
+     */
+    pem = ngx_hoop_on(NGX_HOOP_MASK_PRIVATE_KEY)
+          && memmem(p, len, "-----BEGIN ", 11) != NULL;
+
+    if (!pem) {
+        detectors &= ~((ngx_uint_t) 1 << NGX_HOOP_MASK_PRIVATE_KEY);
+    }
+
+    next_at = 0;
+
+    /*
+     * Without an '@' (no email) and without a PEM block, only word starts
+     * with a digit, '+', '(', an upper-case letter or 'e' can begin a
+     * finding: those are found 16 bytes at a time.
+     */
+    fast = !pem
+           && (!ngx_hoop_on(NGX_HOOP_MASK_EMAIL)
+               || memchr(p, '@', len) == NULL);
+
+    if (fast) {
+        detectors &= ~((ngx_uint_t) 1 << NGX_HOOP_MASK_EMAIL);
+    }
 
     i = 0;
 
     while (i < len) {
+        if (fast) {
+            i = ngx_hoop_mask_next(p, len, i, detectors);
+
+            if (i == len) {
+                break;
+            }
+
+        } else if (i && !pem && ngx_hoop_mask_alnum[p[i - 1]]) {
+            /* inside a word: skip it and the character ending it */
+            while (i < len && ngx_hoop_mask_alnum[p[i]]) {
+                i++;
+            }
+
+            i++;
+            continue;
+        }
+
         c = p[i];
+
+        /* which detectors a finding starting with c could be */
+        starts = ngx_hoop_mask_starts[c] & detectors;
+
+        if (starts & ((ngx_uint_t) 1 << NGX_HOOP_MASK_EMAIL)) {
+            if (next_at < i) {
+                at = memchr(p + i, '@', len - i);
+                next_at = at ? (size_t) (at - p) : len;
+            }
+
+            if (next_at == len || next_at - i > 65) {
+                starts &= ~((ngx_uint_t) 1 << NGX_HOOP_MASK_EMAIL);
+            }
+        }
+
+        if (starts == 0) {
+            i++;
+            continue;
+        }
+
         prev = i ? p[i - 1] : ' ';
         end = 0;
         d = 0;
 
-        if (c == '-' && ngx_hoop_on(NGX_HOOP_MASK_PRIVATE_KEY)) {
+        if (c == '-' && pem) {
             end = ngx_hoop_mask_pem(p, len, i);
             d = NGX_HOOP_MASK_PRIVATE_KEY;
 
@@ -81,8 +313,8 @@ ngx_hoop_mask_scan(u_char *p, size_t len, ngx_uint_t detectors,
             d = NGX_HOOP_MASK_IBAN;
         }
 
-        if (end == 0 && ngx_hoop_local(c) && c != '.'
-            && !ngx_hoop_local(prev) && ngx_hoop_on(NGX_HOOP_MASK_EMAIL))
+        if (end == 0 && (starts & ((ngx_uint_t) 1 << NGX_HOOP_MASK_EMAIL))
+            && !ngx_hoop_local(prev))
         {
             end = ngx_hoop_mask_email(p, len, i);
             d = NGX_HOOP_MASK_EMAIL;

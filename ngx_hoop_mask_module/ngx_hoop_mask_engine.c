@@ -14,6 +14,9 @@
 
 #define NGX_HOOP_MASK_STACK_FINDINGS  16
 
+/* the shortest built-in finding: an email "a@b.co" */
+#define NGX_HOOP_MASK_MIN_FINDING     6
+
 
 static u_char  ngx_hoop_mask_stars[] = "****";
 
@@ -239,7 +242,7 @@ ngx_hoop_mask_text_stats(ngx_array_t *rules, u_char *skip, ngx_str_t *in,
     size_t                    len, pos;
     ngx_int_t                 rc;
     ngx_str_t                *rep;
-    ngx_uint_t                i, k, detectors, sorted, null;
+    ngx_uint_t                i, k, detectors, sorted, null, bits;
     ngx_array_t               findings;
     ngx_hoop_mask_rule_t     *rule, *by_detector[NGX_HOOP_MASK_NDETECTORS];
     ngx_hoop_mask_finding_t  *f, stack[NGX_HOOP_MASK_STACK_FINDINGS];
@@ -248,6 +251,22 @@ ngx_hoop_mask_text_stats(ngx_array_t *rules, u_char *skip, ngx_str_t *in,
 
     if (rules == NULL || in->len == 0) {
         return NGX_OK;
+    }
+
+    rule = rules->elts;
+
+    if (in->len < NGX_HOOP_MASK_MIN_FINDING) {
+        /* shorter than any built-in finding ("a@b.co"): only a custom
+         * regex could match (JSON keys, short words, small numbers) */
+        for (i = 0; i < rules->nelts; i++) {
+            if (rule[i].regexes && !(skip && skip[i])) {
+                break;
+            }
+        }
+
+        if (i == rules->nelts) {
+            return NGX_OK;
+        }
     }
 
     /* the first rule naming a detector decides what its findings become */
@@ -261,13 +280,14 @@ ngx_hoop_mask_text_stats(ngx_array_t *rules, u_char *skip, ngx_str_t *in,
             continue;
         }
 
-        for (k = 0; k < NGX_HOOP_MASK_NDETECTORS; k++) {
-            if ((rule[i].detectors & ((ngx_uint_t) 1 << k))
-                && by_detector[k] == NULL)
-            {
-                by_detector[k] = &rule[i];
-                detectors |= (ngx_uint_t) 1 << k;
-            }
+        /* the detectors no earlier rule named */
+        bits = rule[i].detectors & ~detectors;
+        detectors |= bits;
+
+        while (bits) {
+            k = __builtin_ctzl(bits);
+            by_detector[k] = &rule[i];
+            bits &= bits - 1;
         }
     }
 

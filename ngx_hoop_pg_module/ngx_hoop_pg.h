@@ -83,6 +83,9 @@ typedef struct {
     size_t                           max_statement_size;
 
     ngx_str_t                        review_api;    /* hoop_pg_review_api */
+    void                            *mask;          /* hoop_pg_mask:
+                                                       ngx_hoop_pg_mask.c */
+
     ngx_flag_t                       audit;         /* hoop_audit */
     ngx_uint_t                       audit_text;    /* hoop_pg_audit_text */
 } ngx_hoop_pg_srv_conf_t;
@@ -130,7 +133,13 @@ struct ngx_hoop_pg_gate_s {
     unsigned                         seen:1;
     unsigned                         held:1;       /* a statement at ready
                                                       waits for a review */
+    unsigned                         hold:1;       /* masking: ready stays
+                                                      put */
 };
+
+
+/* what inspect returns for a message it removed from the buffer */
+#define NGX_HOOP_PG_GATE_DROPPED  ((size_t) -1)
 
 
 /* statements in flight, for their audit events: ngx_hoop_pg_audit_stmt.c */
@@ -192,6 +201,8 @@ typedef struct {
     unsigned                         std_strings_off:1;
     unsigned                         encoding_not_utf8:1;
     ngx_uint_t                       in_flight;     /* unanswered syncs */
+
+    void                            *mask;         /* ngx_hoop_pg_mask.c */
 
     ngx_uint_t                       ssl_requests;
     unsigned                         authenticated:1;
@@ -272,6 +283,30 @@ ngx_uint_t ngx_hoop_pg_server_whole(ngx_stream_session_t *s, u_char type,
 size_t ngx_hoop_pg_server_inspect(ngx_stream_session_t *s,
     ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len);
 void ngx_hoop_pg_relay_start(ngx_stream_session_t *s);
+
+char *ngx_hoop_pg_mask_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_hoop_pg_mask_max_row(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_hoop_pg_mask_cache_time(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_hoop_pg_mask_merge(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *prev,
+    ngx_hoop_pg_srv_conf_t *conf);
+ngx_int_t ngx_hoop_pg_mask_add_variables(ngx_conf_t *cf);
+ngx_int_t ngx_hoop_pg_mask_init(ngx_stream_session_t *s);
+void ngx_hoop_pg_mask_client_header(ngx_stream_session_t *s, u_char type);
+ngx_uint_t ngx_hoop_pg_mask_client_whole(ngx_stream_session_t *s,
+    u_char type);
+size_t ngx_hoop_pg_mask_client_inspect(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len);
+ngx_int_t ngx_hoop_pg_mask_server_header(ngx_stream_session_t *s,
+    u_char type, size_t len);
+ngx_uint_t ngx_hoop_pg_mask_server_whole(ngx_stream_session_t *s,
+    u_char type, size_t len);
+size_t ngx_hoop_pg_mask_server_inspect(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len);
+void ngx_hoop_pg_mask_audit(ngx_stream_session_t *s, ngx_pool_t *pool,
+    ngx_str_t *out);
 void ngx_hoop_pg_client_wait(ngx_event_t *ev);
 void ngx_hoop_pg_end_reason(ngx_stream_session_t *s, const char *reason);
 void ngx_hoop_pg_finalize(ngx_stream_session_t *s, ngx_uint_t rc);

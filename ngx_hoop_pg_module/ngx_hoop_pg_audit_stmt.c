@@ -846,6 +846,10 @@ ngx_hoop_pg_audit_emit(ngx_stream_session_t *s, ngx_hoop_pg_audit_entry_t *e,
         if (e->suspended) {
             ngx_hoop_pg_audit_add(&f, "suspended", &one);
         }
+
+        /* what hoop_pg_mask masked in its rows, since the last statement */
+        ngx_hoop_pg_mask_audit(s, pool, &str);
+        ngx_hoop_pg_audit_add(&f, "masked", &str);
     }
 
     if (mark) {

@@ -59,9 +59,15 @@ ngx_hoop_pg_enforce_init(ngx_stream_session_t *s)
 ngx_uint_t
 ngx_hoop_pg_client_whole(ngx_stream_session_t *s, u_char type, size_t len)
 {
+    ngx_hoop_pg_ctx_t       *ctx;
     ngx_hoop_pg_srv_conf_t  *pscf;
 
     pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (ctx->mask && ngx_hoop_pg_mask_client_whole(s, type)) {
+        return 1;
+    }
 
     return ((pscf->policy != NULL || pscf->audit)
             && (type == 'Q' || type == 'P' || type == 'F'))
@@ -73,13 +79,19 @@ size_t
 ngx_hoop_pg_client_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
     u_char *msg, size_t len)
 {
-    size_t       n;
-    ngx_pool_t  *tmp;
+    size_t              n;
+    ngx_pool_t         *tmp;
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
 
     if (msg[0] != 'Q' && msg[0] != 'P' && msg[0] != 'F') {
-        /* Bind, Execute, Sync, Close: for the audit only */
+        /* Bind, Execute, Sync, Close, Describe: for the audit and the
+         * masking (which follows every statement and portal) */
         ngx_hoop_pg_audit_client(s, msg, len);
-        return len;
+
+        return ctx->mask ? ngx_hoop_pg_mask_client_inspect(s, gate, msg, len)
+                         : len;
     }
 
     /*
@@ -95,6 +107,11 @@ ngx_hoop_pg_client_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
     n = ngx_hoop_pg_client_check(s, gate, msg, len, tmp);
 
     ngx_destroy_pool(tmp);
+
+    if (n && ctx->mask) {
+        /* the message as forwarded (a denial's trigger, maybe) */
+        n = ngx_hoop_pg_mask_client_inspect(s, gate, gate->ready, n);
+    }
 
     return n;
 }
@@ -319,6 +336,10 @@ ngx_hoop_pg_server_whole(ngx_stream_session_t *s, u_char type, size_t len)
 
     ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
 
+    if (ctx->mask && ngx_hoop_pg_mask_server_whole(s, type, len)) {
+        return 1;
+    }
+
     if (type == 'S') {
         return len <= NGX_HOOP_PG_MAX_STATUS;
     }
@@ -338,7 +359,10 @@ size_t
 ngx_hoop_pg_server_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
     u_char *msg, size_t len)
 {
-    size_t  n;
+    size_t              n;
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
 
     if (msg[0] == 'S') {
         ngx_hoop_pg_parameter_status(s, msg, len);
@@ -347,7 +371,13 @@ ngx_hoop_pg_server_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
 
     if (msg[0] == 'C') {
         ngx_hoop_pg_audit_result(s, msg, len);
-        return len;
+        return ctx->mask ? ngx_hoop_pg_mask_server_inspect(s, gate, msg, len)
+                         : len;
+    }
+
+    if (msg[0] != 'E') {
+        /* held for masking only */
+        return ngx_hoop_pg_mask_server_inspect(s, gate, msg, len);
     }
 
     n = ngx_hoop_pg_rewrite_error(s, gate, msg, len);
@@ -356,6 +386,10 @@ ngx_hoop_pg_server_inspect(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
         /* the error the client gets, after any rewrite (which may have
            moved the buffer: the message is at gate->ready) */
         ngx_hoop_pg_audit_result(s, gate->ready, n);
+
+        if (ctx->mask) {
+            n = ngx_hoop_pg_mask_server_inspect(s, gate, gate->ready, n);
+        }
     }
 
     return n;

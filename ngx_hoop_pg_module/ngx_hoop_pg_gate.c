@@ -34,7 +34,7 @@ ngx_hoop_pg_gate_run(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate)
     for ( ;; ) {
         b = *gate->buf;
 
-        if (gate->ready >= b->last || gate->held) {
+        if (gate->ready >= b->last || gate->held || gate->hold) {
             return NGX_OK;
         }
 
@@ -78,6 +78,11 @@ ngx_hoop_pg_gate_run(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate)
             }
 
             gate->seen = 1;
+
+            if (gate->hold) {
+                /* the header asked to wait before this message */
+                return NGX_OK;
+            }
         }
 
         if (!gate->whole(s, type, len)) {
@@ -117,6 +122,10 @@ ngx_hoop_pg_gate_run(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate)
 
         if (n == 0) {
             return NGX_ERROR;
+        }
+
+        if (n == NGX_HOOP_PG_GATE_DROPPED) {
+            continue;
         }
 
         if (gate->held) {
@@ -215,6 +224,27 @@ ngx_hoop_pg_gate_replace(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
 
         b = *gate->buf;
         msg = gate->ready + offset;
+    }
+
+    if (new_len < old_len && msg == gate->ready
+        && msg - b->pos < b->last - (msg + old_len))
+    {
+        /*
+         * Shorter: move whichever side is smaller.  Here the bytes still
+         * to be sent before the message move up to meet it (rows
+         * rewritten one after another would move the rest of the buffer
+         * each time otherwise).
+         */
+        offset = old_len - new_len;
+
+        ngx_memmove(b->pos + offset, b->pos, msg - b->pos);
+        b->pos += offset;
+        msg += offset;
+        gate->ready = msg;
+
+        ngx_memcpy(msg, data, new_len);
+
+        return msg;
     }
 
     ngx_memmove(msg + new_len, msg + old_len, b->last - (msg + old_len));

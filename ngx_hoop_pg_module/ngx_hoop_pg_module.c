@@ -158,6 +158,27 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       0,
       NULL },
 
+    { ngx_string("hoop_pg_mask"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_1MORE,
+      ngx_hoop_pg_mask_directive,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("hoop_pg_mask_max_row"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_hoop_pg_mask_max_row,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("hoop_pg_mask_catalog_cache"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_hoop_pg_mask_cache_time,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("hoop_audit"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -584,6 +605,10 @@ ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
                               NGX_HOOP_PG_AUDIT_TEXT_NORMALIZED);
 
     if (ngx_hoop_pg_policy_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_hoop_pg_mask_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

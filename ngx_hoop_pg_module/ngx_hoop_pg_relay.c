@@ -71,6 +71,11 @@ ngx_hoop_pg_relay_start(ngx_stream_session_t *s)
     ngx_hoop_pg_enforce_init(s);
     ngx_hoop_pg_audit_open(s);
 
+    if (ngx_hoop_pg_mask_init(s) != NGX_OK) {
+        ngx_hoop_pg_relay_done(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     /*
      * Bytes already read from the client: in passthrough mode the
      * startup packet (untyped: it passes as is) and whatever followed;
@@ -327,6 +332,10 @@ ngx_hoop_pg_client_message(ngx_stream_session_t *s, u_char type, size_t len)
                    "hoop pg: client message '%c' %uz",
                    type ? type : '0', len);
 
+    if (ctx->mask) {
+        ngx_hoop_pg_mask_client_header(s, type);
+    }
+
     if (len > pscf->max_message_size) {
         ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
                       "hoop pg: client sent a %uz byte message, over "
@@ -374,6 +383,10 @@ ngx_hoop_pg_server_message(ngx_stream_session_t *s, u_char type, size_t len)
     ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
 
     ngx_hoop_pg_audit_answer(s, type, len);
+
+    if (ctx->mask && ngx_hoop_pg_mask_server_header(s, type, len) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (type == 'Z' && ctx->in_flight && --ctx->in_flight == 0) {
         ngx_hoop_pg_cancel_busy(s, 0);

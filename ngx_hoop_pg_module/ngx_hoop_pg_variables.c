@@ -66,7 +66,7 @@ ngx_hoop_pg_add_variables(ngx_conf_t *cf)
         var->data = v->data;
     }
 
-    return NGX_OK;
+    return ngx_hoop_pg_mask_add_variables(cf);
 }
 
 

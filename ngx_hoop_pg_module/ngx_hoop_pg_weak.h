@@ -34,6 +34,12 @@
 #pragma weak ngx_hoop_review_withdraw
 #pragma weak ngx_hoop_review_id
 #pragma weak ngx_hoop_mask_module
+#pragma weak ngx_hoop_mask_rule_parse
+#pragma weak ngx_hoop_mask_value
+#pragma weak ngx_hoop_mask_text_stats
+#pragma weak ngx_hoop_mask_detector_name
+#pragma weak ngx_stream_get_variable_index
+#pragma weak ngx_stream_get_indexed_variable
 
 
 #endif /* _NGX_HOOP_PG_WEAK_H_INCLUDED_ */

@@ -95,7 +95,10 @@ ngx_hoop demo is running (stop it with: make stop)
     curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:8080/billing/invoices
     curl -si http://127.0.0.1:8080/billing/invoices      # 401 without a token
 
-  Masking: a JSON API whose emails, card numbers and SSNs are masked:
+  Masking: as reader, query results are masked (emails partially, card,
+  SSN, IBAN and phone numbers redacted, also under an alias):
+    ... -c "SELECT name, email AS e, card, notes FROM people LIMIT 5"
+  and a JSON API whose emails, card numbers and SSNs are masked:
     curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:8080/people/
 
   Policy: as reader, "DELETE FROM orders" (no WHERE), "DROP TABLE orders"

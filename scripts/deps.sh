@@ -13,7 +13,9 @@ run="postgresql-15 postgresql-client-15 redis-server redis-tools curl
 test="libtest-base-perl libtext-diff-perl libtest-longstring-perl
       liblist-moreutils-perl libhttp-message-perl libwww-perl
       libio-socket-ssl-perl libdbd-pg-perl libredis-perl
-      python3-jwt python3-psycopg2 pgbouncer wrk"
+      python3-jwt python3-psycopg2 pgbouncer wrk
+      python3-psycopg python3-asyncpg libpostgresql-jdbc-java
+      default-jdk-headless"
 
 case "${1:-all}" in
     build) want="$build" ;;

@@ -344,3 +344,16 @@ location = /t {
 --- must_die
 --- error_log
 needs key=, column=, detect= or regex=
+
+
+
+=== TEST 25: findings at every offset of a long value (the 16-byte scan): before, across and after block boundaries, after letters and digits
+A card is found only at a word boundary: "x4111..." and "94111..." are
+not cards; ids and dates between the findings stay.
+--- json
+{"long": "order 1029 shipped 2024-03-15 to Berlin;4111111111111111,ok AKIAIOSFODNN7EXAMPLE id 77 +14155550101 x4111111111111111 94111111111111111 end (555) 123-4567.GB82WEST12345698765432 eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",
+ "edge": "4111111111111111", "tail": "abcdefghijklmnopqrstuvwxyz 123-45-6789"}
+--- rules
+hoop_mask_json detect=credit_card,ssn,phone,iban,aws_key,jwt;
+--- response_body chop
+{"long":"order 1029 shipped 2024-03-15 to Berlin;****,ok **** id 77 **** x4111111111111111 94111111111111111 end ****.**** ****","edge":"****","tail":"abcdefghijklmnopqrstuvwxyz ****"}

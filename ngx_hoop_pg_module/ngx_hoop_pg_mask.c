@@ -1,0 +1,2996 @@
+
+/*
+ * Masking in the Postgres gateway: the hoop_pg_mask rules, what a session
+ * must know to apply them, and when the rewriting runs.
+ *
+ * What a result column is comes from its RowDescription: table OID and
+ * attribute number (they survive "AS"), type and format.  Which table
+ * column that is comes from the catalog: right after login (at the
+ * greeting's ReadyForQuery, before the client's first message goes on)
+ * the gateway sends its own query on the session's connection, for every
+ * column a rule names, and drops the answer on its way back; client
+ * messages wait meanwhile.  A RowDescription naming a table created after
+ * that snapshot (an OID above the largest the snapshot saw), or a
+ * statement containing ALTER or CREATE, makes the snapshot stale: it is
+ * read again at the next point where the server awaits a new command (the
+ * client's messages after its next Sync or Query wait meanwhile).  Until
+ * then such columns have an unknown origin, like expressions: bare-name
+ * rules match their output name, the detectors run, and unknown=refuse
+ * ends the session.
+ *
+ * Extended-protocol results carry no RowDescription when the client did
+ * not ask for one: the gateway queues what each forwarded client message
+ * will be answered with (Parse, Bind, Describe, Execute, Close, Sync,
+ * Query), remembers the description of each prepared statement and portal
+ * and the result formats of each Bind, and so knows the layout of every
+ * DataRow.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_stream.h>
+#include "ngx_hoop_pg.h"
+#include "ngx_hoop_pg_mask.h"
+
+
+static char *ngx_hoop_pg_mask_catalog_query(ngx_conf_t *cf,
+    ngx_hoop_pg_mask_conf_t *mcf);
+static void ngx_hoop_pg_mask_cache_free(void *data);
+static void ngx_hoop_pg_mask_cleanup(void *data);
+static void ngx_hoop_pg_mask_release(ngx_event_t *ev);
+static ngx_int_t ngx_hoop_pg_mask_fetch(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms);
+static ngx_hoop_pg_mask_item_t *ngx_hoop_pg_mask_push(
+    ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms, u_char kind);
+static void ngx_hoop_pg_mask_pop(ngx_hoop_pg_mask_t *ms);
+static ngx_hoop_pg_mask_named_t *ngx_hoop_pg_mask_find(ngx_queue_t *list,
+    ngx_str_t *name);
+static ngx_hoop_pg_mask_named_t *ngx_hoop_pg_mask_named(
+    ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms, ngx_uint_t portal,
+    ngx_str_t *name, ngx_str_t *stmt);
+static void ngx_hoop_pg_mask_forget(ngx_hoop_pg_mask_t *ms,
+    ngx_uint_t portal, ngx_hoop_pg_mask_named_t *n);
+static void ngx_hoop_pg_mask_unref(ngx_hoop_pg_mask_desc_t *d);
+static ngx_hoop_pg_mask_desc_t *ngx_hoop_pg_mask_describe(
+    ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms, u_char *msg,
+    size_t len);
+static void ngx_hoop_pg_mask_result(ngx_hoop_pg_mask_t *ms,
+    ngx_hoop_pg_mask_desc_t *d, int16_t *formats, ngx_uint_t nformats);
+static ngx_int_t ngx_hoop_pg_mask_catalog_row(ngx_hoop_pg_mask_t *ms,
+    u_char *msg, size_t len);
+static void ngx_hoop_pg_mask_catalog_done(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms);
+static ngx_int_t ngx_hoop_pg_mask_copy_start(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms, u_char *msg, size_t len);
+static ngx_int_t ngx_hoop_pg_mask_cache_get(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms);
+static void ngx_hoop_pg_mask_cache_put(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms);
+static void ngx_hoop_pg_mask_cache_unref(ngx_hoop_pg_mask_cached_t *c);
+static void ngx_hoop_pg_mask_stale(ngx_hoop_pg_mask_t *ms);
+static size_t ngx_hoop_pg_mask_drop(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len);
+static ngx_int_t ngx_hoop_pg_mask_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data);
+static u_char *ngx_hoop_pg_mask_detail(ngx_hoop_pg_mask_t *ms,
+    ngx_hoop_mask_stats_t *st, ngx_pool_t *pool, ngx_str_t *out,
+    ngx_uint_t audit);
+
+
+#define ngx_hoop_pg_mask_ident_char(c)                                       \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z')                \
+     || ((c) >= '0' && (c) <= '9') || (c) == '_' || (c) == '$' || (c) >= 0x80)
+
+#define ngx_hoop_pg_mask_get_i16(p)                                          \
+    ((int16_t) (((uint16_t) (p)[0] << 8) | (uint16_t) (p)[1]))
+
+
+static ngx_stream_variable_t  ngx_hoop_pg_mask_vars[] = {
+
+    { ngx_string("hoop_pg_mask_count"), NULL, ngx_hoop_pg_mask_variable,
+      0, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("hoop_pg_mask_detail"), NULL, ngx_hoop_pg_mask_variable,
+      1, NGX_STREAM_VAR_NOCACHEABLE, 0 },
+
+      ngx_stream_null_variable
+};
+
+
+/* ------------------------------------------------------------------ */
+/* configuration                                                      */
+
+
+static ngx_array_t *
+ngx_hoop_pg_mask_list(ngx_conf_t *cf, ngx_str_t *value, size_t skip)
+{
+    u_char       *p, *end, *comma;
+    ngx_str_t    *item;
+    ngx_array_t  *list;
+
+    list = ngx_array_create(cf->pool, 2, sizeof(ngx_str_t));
+    if (list == NULL) {
+        return NULL;
+    }
+
+    p = value->data + skip;
+    end = value->data + value->len;
+
+    while (p < end) {
+        comma = ngx_strlchr(p, end, ',');
+        if (comma == NULL) {
+            comma = end;
+        }
+
+        if (comma > p) {
+            item = ngx_array_push(list);
+            if (item == NULL) {
+                return NULL;
+            }
+
+            item->data = p;
+            item->len = comma - p;
+        }
+
+        p = comma + 1;
+    }
+
+    return list;
+}
+
+
+static ngx_hoop_pg_mask_conf_t *
+ngx_hoop_pg_mask_conf(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *pscf)
+{
+    ngx_hoop_pg_mask_conf_t  *mcf;
+
+    if (pscf->mask) {
+        return pscf->mask;
+    }
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_hoop_pg_mask_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    mcf->max_row = NGX_CONF_UNSET_SIZE;
+    mcf->cache_time = NGX_CONF_UNSET_MSEC;
+    pscf->mask = mcf;
+
+    return mcf;
+}
+
+
+/*
+ * hoop_pg_mask <engine rule arguments> [roles=P,..] [groups=G,..]
+ *              [unless_groups=G,..] [unknown=detect|refuse];
+ */
+
+char *
+ngx_hoop_pg_mask_directive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_hoop_pg_srv_conf_t *pscf = conf;
+
+    char                      *rv;
+    ngx_str_t                 *value, *args, name;
+    ngx_uint_t                 i, n;
+    ngx_hoop_mask_rule_t      *rule;
+    ngx_hoop_pg_mask_conf_t   *mcf;
+    ngx_hoop_pg_mask_scope_t  *scope;
+
+    if (ngx_hoop_mask_rule_parse == NULL || ngx_hoop_mask_text_stats == NULL)
+    {
+        return "needs ngx_hoop_mask_module.so loaded before "
+               "ngx_hoop_pg_module.so";
+    }
+
+    mcf = ngx_hoop_pg_mask_conf(cf, pscf);
+    if (mcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->scopes == NULL) {
+        mcf->scopes = ngx_array_create(cf->pool, 2,
+                                       sizeof(ngx_hoop_pg_mask_scope_t));
+        if (mcf->scopes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    scope = ngx_array_push(mcf->scopes);
+    if (scope == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(scope, sizeof(ngx_hoop_pg_mask_scope_t));
+    scope->unless = NGX_ERROR;
+
+    value = cf->args->elts;
+
+    /* the engine's arguments, ours taken out */
+    args = ngx_palloc(cf->pool, cf->args->nelts * sizeof(ngx_str_t));
+    if (args == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "roles=", 6) == 0) {
+            scope->roles = ngx_hoop_pg_mask_list(cf, &value[i], 6);
+            if (scope->roles == NULL) {
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "groups=", 7) == 0) {
+            scope->groups = ngx_hoop_pg_mask_list(cf, &value[i], 7);
+            if (scope->groups == NULL) {
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "unless_groups=", 14) == 0) {
+            scope->unless_groups = ngx_hoop_pg_mask_list(cf, &value[i], 14);
+            if (scope->unless_groups == NULL) {
+                return NGX_CONF_ERROR;
+            }
+            continue;
+        }
+
+        if (value[i].len == 14
+            && ngx_strncmp(value[i].data, "unknown=refuse", 14) == 0)
+        {
+            scope->refuse = 1;
+            continue;
+        }
+
+        if (value[i].len == 14
+            && ngx_strncmp(value[i].data, "unknown=detect", 14) == 0)
+        {
+            scope->refuse = 0;
+            continue;
+        }
+
+        args[n++] = value[i];
+    }
+
+    rv = ngx_hoop_mask_rule_parse(cf, args, n, &mcf->rules);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rule = mcf->rules->elts;
+    rule = &rule[mcf->rules->nelts - 1];
+
+    if (rule->keys) {
+        mcf->columns = 1;
+    }
+
+    if (rule->unless.len) {
+        name = rule->unless;
+        scope->unless = ngx_stream_get_variable_index(cf, &name);
+        if (scope->unless == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_hoop_pg_mask_max_row(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_hoop_pg_srv_conf_t *pscf = conf;
+
+    ngx_str_t                *value;
+    ngx_hoop_pg_mask_conf_t  *mcf;
+
+    mcf = ngx_hoop_pg_mask_conf(cf, pscf);
+    if (mcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->max_row != NGX_CONF_UNSET_SIZE) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mcf->max_row = ngx_parse_size(&value[1]);
+    if (mcf->max_row == (size_t) NGX_ERROR || mcf->max_row < 1024) {
+        return "invalid value (at least 1k)";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_hoop_pg_mask_cache_time(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_hoop_pg_srv_conf_t *pscf = conf;
+
+    ngx_str_t                *value;
+    ngx_hoop_pg_mask_conf_t  *mcf;
+
+    mcf = ngx_hoop_pg_mask_conf(cf, pscf);
+    if (mcf == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->cache_time != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mcf->cache_time = ngx_parse_time(&value[1], 0);
+    if (mcf->cache_time == (ngx_msec_t) NGX_ERROR) {
+        return "invalid value";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+char *
+ngx_hoop_pg_mask_merge(ngx_conf_t *cf, ngx_hoop_pg_srv_conf_t *prev,
+    ngx_hoop_pg_srv_conf_t *conf)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_hoop_pg_mask_conf_t  *mcf, *pmcf;
+
+    pmcf = prev->mask;
+    mcf = conf->mask;
+
+    if (mcf == NULL) {
+        /* the stream level's rules, settled once for all its servers */
+        mcf = pmcf;
+        pmcf = NULL;
+        conf->mask = mcf;
+
+        if (mcf == NULL) {
+            return NGX_CONF_OK;
+        }
+    }
+
+    if (mcf->rules == NULL && pmcf) {
+        mcf->rules = pmcf->rules;
+        mcf->scopes = pmcf->scopes;
+        mcf->columns = pmcf->columns;
+    }
+
+    if (mcf->max_row == NGX_CONF_UNSET_SIZE) {
+        mcf->max_row = (pmcf && pmcf->max_row != NGX_CONF_UNSET_SIZE)
+                       ? pmcf->max_row : 1024 * 1024;
+    }
+
+    if (mcf->cache_time == NGX_CONF_UNSET_MSEC) {
+        mcf->cache_time = (pmcf && pmcf->cache_time != NGX_CONF_UNSET_MSEC)
+                          ? pmcf->cache_time : 60000;
+    }
+
+    if (mcf->rules == NULL) {
+        /* only bounds were set here: nothing to mask */
+        conf->mask = NULL;
+        return NGX_CONF_OK;
+    }
+
+    if (mcf->catalog.len) {
+        return NGX_CONF_OK;
+    }
+
+    /* the worker's cached snapshots go with its configuration */
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_hoop_pg_mask_cache_free;
+    cln->data = mcf;
+
+    return ngx_hoop_pg_mask_catalog_query(cf, mcf);
+}
+
+
+static void
+ngx_hoop_pg_mask_cache_free(void *data)
+{
+    ngx_hoop_pg_mask_conf_t *mcf = data;
+
+    ngx_queue_t                *q;
+    ngx_hoop_pg_mask_cached_t  *c;
+
+    if (!mcf->cache_ready) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&mcf->cache)) {
+        q = ngx_queue_head(&mcf->cache);
+        ngx_queue_remove(q);
+        c = ngx_queue_data(q, ngx_hoop_pg_mask_cached_t, queue);
+        ngx_free(c);
+    }
+
+    mcf->cache_ready = 0;
+}
+
+
+/*
+ * The catalog query: every column whose name is the last part of a
+ * column rule, in any schema, with its position among the table's
+ * columns (for COPY), and a last row carrying the largest relation OID.
+ */
+
+static char *
+ngx_hoop_pg_mask_catalog_query(ngx_conf_t *cf, ngx_hoop_pg_mask_conf_t *mcf)
+{
+    u_char                *p, *q;
+    size_t                 len;
+    ngx_str_t             *col;
+    ngx_uint_t             i, j, k;
+    ngx_hoop_mask_path_t  *path;
+    ngx_hoop_mask_rule_t  *rule;
+
+    static const char  head[] =
+        "SELECT c.oid::int8, a.attnum::int4, n.nspname::text, "
+        "c.relname::text, a.attname::text, "
+        "(SELECT count(*) FROM pg_catalog.pg_attribute b "
+        "WHERE b.attrelid = c.oid AND b.attnum > 0 "
+        "AND b.attnum < a.attnum AND NOT b.attisdropped)::int4 "
+        "FROM pg_catalog.pg_attribute a "
+        "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE a.attnum > 0 AND NOT a.attisdropped "
+        "AND c.relkind IN ('r','v','m','p','f') "
+        "AND a.attname = ANY (ARRAY['',";
+    static const char  tail[] =
+        "]::text[]) UNION ALL "
+        "SELECT (SELECT max(oid) FROM pg_catalog.pg_class)::int8, 0, '', "
+        "'', '', 0";
+
+    len = sizeof(head) - 1 + sizeof(tail) - 1;
+
+    rule = mcf->rules->elts;
+
+    for (i = 0; i < mcf->rules->nelts; i++) {
+        if (rule[i].keys == NULL) {
+            continue;
+        }
+
+        path = rule[i].keys->elts;
+
+        for (j = 0; j < rule[i].keys->nelts; j++) {
+            if (path[j].nsegs > 3) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"hoop_pg_mask\" columns are "
+                                   "column, table.column or "
+                                   "schema.table.column");
+                return NGX_CONF_ERROR;
+            }
+
+            /* quotes doubled, a comma */
+            len += 2 * path[j].segs[path[j].nsegs - 1].len + 3;
+        }
+    }
+
+    p = ngx_pnalloc(cf->pool, 5 + len + 1);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->catalog.data = p;
+
+    q = p + 5;
+    q = ngx_cpymem(q, head, sizeof(head) - 1);
+
+    for (i = 0; i < mcf->rules->nelts; i++) {
+        if (rule[i].keys == NULL) {
+            continue;
+        }
+
+        path = rule[i].keys->elts;
+
+        for (j = 0; j < rule[i].keys->nelts; j++) {
+            col = &path[j].segs[path[j].nsegs - 1];
+
+            *q++ = '\'';
+
+            for (k = 0; k < col->len; k++) {
+                if (col->data[k] == '\'') {
+                    *q++ = '\'';
+                }
+                *q++ = col->data[k];
+            }
+
+            *q++ = '\'';
+            *q++ = ',';
+        }
+    }
+
+    q--;    /* the last comma */
+    q = ngx_cpymem(q, tail, sizeof(tail) - 1);
+    *q++ = '\0';
+
+    mcf->catalog.len = q - p;
+    (void) ngx_hoop_pg_message_start(p, 'Q', mcf->catalog.len - 5);
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_hoop_pg_mask_add_variables(ngx_conf_t *cf)
+{
+    ngx_stream_variable_t  *var, *v;
+
+    for (v = ngx_hoop_pg_mask_vars; v->name.len; v++) {
+        var = ngx_stream_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* the session                                                        */
+
+
+static ngx_uint_t
+ngx_hoop_pg_mask_in(ngx_array_t *list, ngx_str_t *name)
+{
+    ngx_str_t   *want;
+    ngx_uint_t   i;
+
+    want = list->elts;
+
+    for (i = 0; i < list->nelts; i++) {
+        if (want[i].len == name->len
+            && ngx_strncmp(want[i].data, name->data, name->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static ngx_uint_t
+ngx_hoop_pg_mask_in_groups(ngx_array_t *list, ngx_array_t *groups)
+{
+    ngx_str_t   *have;
+    ngx_uint_t   i;
+
+    if (groups == NULL) {
+        return 0;
+    }
+
+    have = groups->elts;
+
+    for (i = 0; i < groups->nelts; i++) {
+        if (ngx_hoop_pg_mask_in(list, &have[i])) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * At the start of the relay: which rules apply to this identity and role
+ * profile.  A session none applies to is not tracked at all.
+ */
+
+ngx_int_t
+ngx_hoop_pg_mask_init(ngx_stream_session_t *s)
+{
+    ngx_uint_t                    i, active;
+    ngx_pool_cleanup_t           *cln;
+    ngx_hoop_pg_ctx_t            *ctx;
+    ngx_hoop_pg_mask_t           *ms;
+    ngx_hoop_mask_rule_t         *rule;
+    ngx_hoop_pg_srv_conf_t       *pscf;
+    ngx_hoop_pg_mask_conf_t      *mcf;
+    ngx_hoop_pg_mask_scope_t     *scope;
+    ngx_stream_variable_value_t  *vv;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
+    mcf = pscf->mask;
+
+    if (mcf == NULL || ctx->mask) {
+        return NGX_OK;
+    }
+
+    ms = ngx_pcalloc(s->connection->pool, sizeof(ngx_hoop_pg_mask_t));
+    if (ms == NULL) {
+        return NGX_ERROR;
+    }
+
+    ms->conf = mcf;
+    ms->session = s;
+
+    ms->skip = ngx_pcalloc(s->connection->pool, mcf->rules->nelts);
+    ms->stmt.by_rule = ngx_pcalloc(s->connection->pool,
+                                   mcf->rules->nelts * sizeof(ngx_uint_t));
+    ms->total.by_rule = ngx_pcalloc(s->connection->pool,
+                                    mcf->rules->nelts * sizeof(ngx_uint_t));
+    if (ms->skip == NULL || ms->stmt.by_rule == NULL
+        || ms->total.by_rule == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    rule = mcf->rules->elts;
+    scope = mcf->scopes->elts;
+    active = 0;
+
+    for (i = 0; i < mcf->rules->nelts; i++) {
+
+        if (scope[i].roles
+            && (ctx->role_name.len == 0
+                || !ngx_hoop_pg_mask_in(scope[i].roles, &ctx->role_name)))
+        {
+            ms->skip[i] = 1;
+        }
+
+        if (scope[i].groups
+            && !ngx_hoop_pg_mask_in_groups(scope[i].groups,
+                                           ctx->identity.groups))
+        {
+            ms->skip[i] = 1;
+        }
+
+        if (scope[i].unless_groups
+            && ngx_hoop_pg_mask_in_groups(scope[i].unless_groups,
+                                          ctx->identity.groups))
+        {
+            ms->skip[i] = 1;
+        }
+
+        if (scope[i].unless != NGX_ERROR) {
+            vv = ngx_stream_get_indexed_variable(s, scope[i].unless);
+
+            if (vv && !vv->not_found && vv->len
+                && !(vv->len == 1 && vv->data[0] == '0'))
+            {
+                ms->skip[i] = 1;
+            }
+        }
+
+        if (ms->skip[i]) {
+            continue;
+        }
+
+        active++;
+
+        if (rule[i].detectors || rule[i].regexes) {
+            ms->detect = 1;
+        }
+
+        if (rule[i].keys) {
+            ms->columns = 1;
+        }
+
+        if (scope[i].refuse) {
+            ms->refuse = 1;
+        }
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, s->connection->log, 0,
+                   "hoop pg mask: %ui of %ui rules apply",
+                   active, mcf->rules->nelts);
+
+    if (active == 0) {
+        return NGX_OK;
+    }
+
+    ms->scratch = ngx_create_pool(4096, s->connection->log);
+    if (ms->scratch == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_init(&ms->statements);
+    ngx_queue_init(&ms->portals);
+
+    ms->release.handler = ngx_hoop_pg_mask_release;
+    ms->release.data = s;
+    ms->release.log = s->connection->log;
+
+    cln = ngx_pool_cleanup_add(s->connection->pool, 0);
+    if (cln == NULL) {
+        ngx_destroy_pool(ms->scratch);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_hoop_pg_mask_cleanup;
+    cln->data = ms;
+
+    /* without column rules nor refusal the catalog is not needed */
+    ms->catalog = ms->columns || ms->refuse;
+    ms->loaded = !ms->catalog;
+
+    if (ms->catalog && ngx_hoop_pg_mask_cache_get(s, ms) != NGX_OK) {
+        /* the cleanup frees what there is */
+        return NGX_ERROR;
+    }
+
+    /* a row to mask is held whole, up to this */
+    if (ctx->server_gate.limit < mcf->max_row + 5) {
+        ctx->server_gate.limit = mcf->max_row + 5;
+    }
+
+    ctx->mask = ms;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_hoop_pg_mask_cleanup(void *data)
+{
+    ngx_hoop_pg_mask_t *ms = data;
+
+    ngx_queue_t               *q;
+    ngx_hoop_pg_mask_named_t  *n;
+
+    if (ms->release.posted) {
+        ngx_delete_posted_event(&ms->release);
+    }
+
+    while (ms->head != ms->tail) {
+        ngx_hoop_pg_mask_pop(ms);
+    }
+
+    if (ms->items) {
+        ngx_free(ms->items);
+    }
+
+    while (!ngx_queue_empty(&ms->statements)) {
+        q = ngx_queue_head(&ms->statements);
+        n = ngx_queue_data(q, ngx_hoop_pg_mask_named_t, queue);
+        ngx_hoop_pg_mask_forget(ms, 0, n);
+    }
+
+    while (!ngx_queue_empty(&ms->portals)) {
+        q = ngx_queue_head(&ms->portals);
+        n = ngx_queue_data(q, ngx_hoop_pg_mask_named_t, queue);
+        ngx_hoop_pg_mask_forget(ms, 1, n);
+    }
+
+    if (ms->cur) {
+        ngx_hoop_pg_mask_unref(ms->cur);
+        ms->cur = NULL;
+    }
+
+    if (ms->copy_rules) {
+        ngx_free(ms->copy_rules);
+    }
+
+    if (ms->catalog_pool) {
+        ngx_destroy_pool(ms->catalog_pool);
+    }
+
+    if (ms->cached) {
+        ngx_hoop_pg_mask_cache_unref(ms->cached);
+    }
+
+    if (ms->loading) {
+        ngx_destroy_pool(ms->loading->pool);
+    }
+
+    ngx_destroy_pool(ms->scratch);
+}
+
+
+/* the catalog is read: client messages held meanwhile may go on */
+
+static void
+ngx_hoop_pg_mask_release(ngx_event_t *ev)
+{
+    ngx_hoop_pg_ctx_t     *ctx;
+    ngx_stream_session_t  *s;
+
+    s = ev->data;
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (ngx_hoop_pg_gate_run(s, &ctx->client_gate) != NGX_OK) {
+        return;
+    }
+
+    /* the relay from the client to the server sends what is ready */
+    ngx_post_event(s->upstream->peer.connection->write, &ngx_posted_events);
+}
+
+
+/* ------------------------------------------------------------------ */
+/* answers awaited                                                    */
+
+
+static ngx_hoop_pg_mask_item_t *
+ngx_hoop_pg_mask_push(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
+    u_char kind)
+{
+    ngx_uint_t                n;
+    ngx_hoop_pg_mask_item_t  *items, *it;
+
+    if (ms->tail == ms->nalloc) {
+        n = ms->tail - ms->head;
+
+        if (ms->head > ms->nalloc / 2) {
+            /* slide the live items down */
+            ngx_memmove(ms->items, &ms->items[ms->head],
+                        n * sizeof(ngx_hoop_pg_mask_item_t));
+
+        } else {
+            if (ms->nalloc >= NGX_HOOP_PG_MASK_MAX_ITEMS) {
+                ngx_hoop_pg_fatal(s, "54000",
+                                  "too many messages in flight for the "
+                                  "gateway's masking", NGX_STREAM_BAD_REQUEST);
+                return NULL;
+            }
+
+            items = ngx_alloc((ms->nalloc ? ms->nalloc * 2 : 64)
+                              * sizeof(ngx_hoop_pg_mask_item_t),
+                              s->connection->log);
+            if (items == NULL) {
+                ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+                return NULL;
+            }
+
+            if (ms->items) {
+                ngx_memcpy(items, &ms->items[ms->head],
+                           n * sizeof(ngx_hoop_pg_mask_item_t));
+                ngx_free(ms->items);
+            }
+
+            ms->items = items;
+            ms->nalloc = ms->nalloc ? ms->nalloc * 2 : 64;
+        }
+
+        ms->head = 0;
+        ms->tail = n;
+    }
+
+    it = &ms->items[ms->tail++];
+    ngx_memzero(it, sizeof(ngx_hoop_pg_mask_item_t));
+    it->kind = kind;
+
+    return it;
+}
+
+
+static void
+ngx_hoop_pg_mask_pop(ngx_hoop_pg_mask_t *ms)
+{
+    ngx_hoop_pg_mask_item_t  *it;
+
+    if (ms->head == ms->tail) {
+        return;
+    }
+
+    it = &ms->items[ms->head++];
+
+    if (it->name.data) {
+        ngx_free(it->name.data);
+    }
+
+    if (it->formats) {
+        ngx_free(it->formats);
+    }
+
+    if (ms->head == ms->tail) {
+        ms->head = 0;
+        ms->tail = 0;
+    }
+}
+
+
+static ngx_hoop_pg_mask_item_t *
+ngx_hoop_pg_mask_head(ngx_hoop_pg_mask_t *ms)
+{
+    return ms->head == ms->tail ? NULL : &ms->items[ms->head];
+}
+
+
+/* a copy of a name (and the Bind's statement name after it) */
+
+static ngx_int_t
+ngx_hoop_pg_mask_names(ngx_stream_session_t *s, ngx_hoop_pg_mask_item_t *it,
+    ngx_str_t *name, ngx_str_t *stmt, ngx_str_t *text)
+{
+    u_char  *p;
+    size_t   len;
+
+    len = name->len + (stmt ? stmt->len : 0) + (text ? text->len : 0);
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    p = ngx_alloc(len, s->connection->log);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    it->name.data = p;
+    it->name.len = name->len;
+    p = ngx_cpymem(p, name->data, name->len);
+
+    if (stmt) {
+        it->stmt.data = p;
+        it->stmt.len = stmt->len;
+        p = ngx_cpymem(p, stmt->data, stmt->len);
+    }
+
+    if (text) {
+        it->text.data = p;
+        it->text.len = text->len;
+        (void) ngx_cpymem(p, text->data, text->len);
+    }
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_hoop_pg_mask_cstr(u_char *p, u_char *end, ngx_str_t *out)
+{
+    u_char  *z;
+
+    z = ngx_strlchr(p, end, '\0');
+    if (z == NULL) {
+        return NULL;
+    }
+
+    out->data = p;
+    out->len = z - p;
+
+    return z + 1;
+}
+
+
+/*
+ * Statements that may add or rename columns: the words ALTER or CREATE
+ * (not "created_at"), anywhere (in a DO block, a function...): the
+ * catalog is read again.
+ */
+
+static ngx_uint_t
+ngx_hoop_pg_mask_ddl(ngx_str_t *text)
+{
+    u_char      *p, *end, *w;
+    size_t       n;
+    ngx_uint_t   i;
+
+    static const char  *words[] = { "alter", "create" };
+
+    end = text->data + text->len;
+
+    for (i = 0; i < 2; i++) {
+        n = ngx_strlen(words[i]);
+        p = text->data;
+
+        while ((w = ngx_strlcasestrn(p, end, (u_char *) words[i], n - 1))
+               != NULL)
+        {
+            if ((w == text->data || !ngx_hoop_pg_mask_ident_char(w[-1]))
+                && (w + n == end || !ngx_hoop_pg_mask_ident_char(w[n])))
+            {
+                return 1;
+            }
+
+            p = w + 1;
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * Each client message header.  Before the server's first ReadyForQuery
+ * (clients logging in themselves, without hoop_pg_auth) only the login's
+ * own messages go on: a statement pipelined behind the password waits for
+ * the catalog like any first statement.
+ */
+
+void
+ngx_hoop_pg_mask_client_header(ngx_stream_session_t *s, u_char type)
+{
+    ngx_hoop_pg_ctx_t   *ctx;
+    ngx_hoop_pg_mask_t  *ms;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    ms = ctx->mask;
+
+    if (!ms->greeted && ms->catalog && type != 'p') {
+        ctx->client_gate.hold = 1;
+    }
+}
+
+
+ngx_uint_t
+ngx_hoop_pg_mask_client_whole(ngx_stream_session_t *s, u_char type)
+{
+    switch (type) {
+    case 'P': case 'B': case 'D': case 'E': case 'C': case 'S':
+    case 'Q': case 'F':
+        return 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * A client message about to be forwarded: queue the answer it will get.
+ * Returns len, or 0 when the session was finalized.
+ */
+
+size_t
+ngx_hoop_pg_mask_client_inspect(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len)
+{
+    u_char                   *p, *end, kind;
+    size_t                    n;
+    ngx_str_t                 name, stmt, text, *tp;
+    ngx_uint_t                i, nf, np;
+    ngx_hoop_pg_ctx_t        *ctx;
+    ngx_hoop_pg_mask_t       *ms;
+    ngx_hoop_pg_mask_item_t  *it;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    ms = ctx->mask;
+
+    p = msg + 5;
+    end = msg + len;
+    kind = msg[0];
+    ngx_str_null(&name);
+    ngx_str_null(&stmt);
+    tp = NULL;
+    it = NULL;
+
+    switch (msg[0]) {
+
+    case 'P':
+        p = ngx_hoop_pg_mask_cstr(p, end, &name);
+        if (p == NULL || ngx_hoop_pg_mask_cstr(p, end, &text) == NULL) {
+            goto malformed;
+        }
+
+        if (ms->catalog && ngx_hoop_pg_mask_ddl(&text)) {
+            ngx_hoop_pg_mask_stale(ms);
+        }
+
+        break;
+
+    case 'Q':
+        if (ngx_hoop_pg_mask_cstr(p, end, &text) == NULL) {
+            goto malformed;
+        }
+
+        if (ms->catalog && ngx_hoop_pg_mask_ddl(&text)) {
+            ngx_hoop_pg_mask_stale(ms);
+        }
+
+        /* a COPY's text, for its CopyOutResponse */
+        for (p = text.data; p < text.data + text.len; p++) {
+            if (*p != ' ' && *p != '\t' && *p != '\n' && *p != '\r') {
+                break;
+            }
+        }
+
+        if (text.data + text.len - p > 5
+            && ngx_strncasecmp(p, (u_char *) "copy", 4) == 0)
+        {
+            text.len = ngx_min((size_t) (text.data + text.len - p),
+                               NGX_HOOP_PG_MASK_MAX_COPY);
+            text.data = p;
+            tp = &text;
+        }
+
+        break;
+
+    case 'B':
+        p = ngx_hoop_pg_mask_cstr(p, end, &name);
+        if (p == NULL) {
+            goto malformed;
+        }
+
+        p = ngx_hoop_pg_mask_cstr(p, end, &stmt);
+        if (p == NULL || end - p < 2) {
+            goto malformed;
+        }
+
+        /* parameter formats, parameters, then result formats */
+        nf = (uint16_t) ngx_hoop_pg_mask_get_i16(p);
+        p += 2 + 2 * nf;
+
+        if (end - p < 2) {
+            goto malformed;
+        }
+
+        np = (uint16_t) ngx_hoop_pg_mask_get_i16(p);
+        p += 2;
+
+        for (i = 0; i < np; i++) {
+            if (end - p < 4) {
+                goto malformed;
+            }
+
+            n = ngx_hoop_pg_get_u32(p);
+            p += 4;
+
+            if (n != 0xffffffff) {
+                if ((size_t) (end - p) < n) {
+                    goto malformed;
+                }
+                p += n;
+            }
+        }
+
+        if (end - p < 2) {
+            goto malformed;
+        }
+
+        nf = (uint16_t) ngx_hoop_pg_mask_get_i16(p);
+        p += 2;
+
+        if ((size_t) (end - p) < 2 * nf) {
+            goto malformed;
+        }
+
+        it = ngx_hoop_pg_mask_push(s, ms, 'B');
+        if (it == NULL) {
+            return 0;
+        }
+
+        if (nf) {
+            it->formats = ngx_alloc(nf * sizeof(int16_t), s->connection->log);
+            if (it->formats == NULL) {
+                goto failed;
+            }
+
+            for (i = 0; i < nf; i++) {
+                it->formats[i] = ngx_hoop_pg_mask_get_i16(p + 2 * i);
+            }
+
+            it->nformats = nf;
+        }
+
+        if (ngx_hoop_pg_mask_names(s, it, &name, &stmt, NULL) != NGX_OK) {
+            goto failed;
+        }
+
+        return len;
+
+    case 'D':
+    case 'C':
+        if (end - p < 1) {
+            goto malformed;
+        }
+
+        if (*p == 'P') {
+            kind = msg[0] == 'D' ? 'd' : 'c';
+
+        } else if (*p != 'S') {
+            goto malformed;
+        }
+
+        if (ngx_hoop_pg_mask_cstr(p + 1, end, &name) == NULL) {
+            goto malformed;
+        }
+
+        break;
+
+    case 'E':
+        if (ngx_hoop_pg_mask_cstr(p, end, &name) == NULL) {
+            goto malformed;
+        }
+
+        break;
+
+    case 'S':
+    case 'F':
+        break;
+
+    default:
+        return len;
+    }
+
+    it = ngx_hoop_pg_mask_push(s, ms, kind);
+    if (it == NULL) {
+        return 0;
+    }
+
+    if (ngx_hoop_pg_mask_names(s, it, &name, NULL, tp) != NGX_OK) {
+        goto failed;
+    }
+
+    if (ms->stale && !ms->fetching
+        && (kind == 'S' || kind == 'Q' || kind == 'F'))
+    {
+        /*
+         * The snapshot must be read again: what follows waits until this
+         * is answered (a point where the server awaits a new command).
+         */
+        gate->hold = 1;
+    }
+
+    return len;
+
+malformed:
+
+    ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                  "hoop pg: malformed '%c' message from the client", msg[0]);
+    ngx_hoop_pg_fatal(s, "08P01", "malformed message",
+                      NGX_STREAM_BAD_REQUEST);
+    return 0;
+
+failed:
+
+    ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+    return 0;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* statements and portals                                             */
+
+
+static ngx_hoop_pg_mask_named_t *
+ngx_hoop_pg_mask_find(ngx_queue_t *list, ngx_str_t *name)
+{
+    ngx_queue_t               *q;
+    ngx_hoop_pg_mask_named_t  *n;
+
+    for (q = ngx_queue_head(list);
+         q != ngx_queue_sentinel(list);
+         q = ngx_queue_next(q))
+    {
+        n = ngx_queue_data(q, ngx_hoop_pg_mask_named_t, queue);
+
+        if (n->name.len == name->len
+            && ngx_memcmp(n->name.data, name->data, name->len) == 0)
+        {
+            return n;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* a new (or renewed) statement or portal of that name */
+
+static ngx_hoop_pg_mask_named_t *
+ngx_hoop_pg_mask_named(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
+    ngx_uint_t portal, ngx_str_t *name, ngx_str_t *stmt)
+{
+    ngx_queue_t               *list;
+    ngx_uint_t                *count;
+    ngx_hoop_pg_mask_named_t  *n;
+
+    list = portal ? &ms->portals : &ms->statements;
+    count = portal ? &ms->nportals : &ms->nstatements;
+
+    n = ngx_hoop_pg_mask_find(list, name);
+    if (n) {
+        ngx_hoop_pg_mask_forget(ms, portal, n);
+    }
+
+    if (*count >= NGX_HOOP_PG_MASK_MAX_NAMED) {
+        ngx_hoop_pg_fatal(s, "54000",
+                          "too many prepared statements or portals for "
+                          "the gateway's masking", NGX_STREAM_BAD_REQUEST);
+        return NULL;
+    }
+
+    n = ngx_calloc(sizeof(ngx_hoop_pg_mask_named_t) + name->len
+                   + (stmt ? stmt->len : 0), s->connection->log);
+    if (n == NULL) {
+        ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NULL;
+    }
+
+    n->name.data = (u_char *) (n + 1);
+    n->name.len = name->len;
+    ngx_memcpy(n->name.data, name->data, name->len);
+
+    if (stmt) {
+        n->stmt.data = n->name.data + name->len;
+        n->stmt.len = stmt->len;
+        ngx_memcpy(n->stmt.data, stmt->data, stmt->len);
+    }
+
+    ngx_queue_insert_tail(list, &n->queue);
+    (*count)++;
+
+    return n;
+}
+
+
+static void
+ngx_hoop_pg_mask_forget(ngx_hoop_pg_mask_t *ms, ngx_uint_t portal,
+    ngx_hoop_pg_mask_named_t *n)
+{
+    ngx_queue_remove(&n->queue);
+
+    if (portal) {
+        ms->nportals--;
+
+    } else {
+        ms->nstatements--;
+    }
+
+    if (n->desc) {
+        ngx_hoop_pg_mask_unref(n->desc);
+    }
+
+    if (n->formats) {
+        ngx_free(n->formats);
+    }
+
+    ngx_free(n);
+}
+
+
+static void
+ngx_hoop_pg_mask_unref(ngx_hoop_pg_mask_desc_t *d)
+{
+    if (--d->refs == 0) {
+        ngx_free(d);
+    }
+}
+
+
+/*
+ * A RowDescription, resolved: for each column, the rule that masks it
+ * whole (by its table column, or by its output name when its origin is
+ * unknown), and whether its origin is unknown.
+ */
+
+static ngx_hoop_pg_mask_desc_t *
+ngx_hoop_pg_mask_describe(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
+    u_char *msg, size_t len)
+{
+    u_char                   *p, *end;
+    uint32_t                  oid, type;
+    ngx_int_t                 attnum, lo, hi, mid, rule;
+    ngx_str_t                 name;
+    ngx_uint_t                i, ncols, unknown, cls;
+    ngx_hoop_pg_mask_attr_t  *a;
+    ngx_hoop_pg_mask_desc_t  *d;
+
+    p = msg + 5;
+    end = msg + len;
+
+    if (end - p < 2) {
+        return NULL;
+    }
+
+    ncols = (uint16_t) ngx_hoop_pg_mask_get_i16(p);
+    p += 2;
+
+    d = ngx_alloc(sizeof(ngx_hoop_pg_mask_desc_t)
+                  + ncols * sizeof(ngx_hoop_pg_mask_col_t),
+                  s->connection->log);
+    if (d == NULL) {
+        return NULL;
+    }
+
+    d->refs = 1;
+    d->ncols = ncols;
+    d->refused = 0;
+    d->rules = 0;
+
+    for (i = 0; i < ncols; i++) {
+        p = ngx_hoop_pg_mask_cstr(p, end, &name);
+
+        if (p == NULL || end - p < 18) {
+            ngx_free(d);
+            return NULL;
+        }
+
+        oid = ngx_hoop_pg_get_u32(p);
+        attnum = ngx_hoop_pg_mask_get_i16(p + 4);
+        type = ngx_hoop_pg_get_u32(p + 6);
+        d->col[i].type = type;
+        d->col[i].format = p[17];
+        d->col[i].rule = -1;
+        p += 18;
+
+        unknown = 1;
+
+        if (oid != 0 && ms->loaded && ms->columns) {
+            /* binary search in the snapshot */
+            a = ms->attrs;
+            lo = 0;
+            hi = (ngx_int_t) ms->nattrs - 1;
+
+            while (lo <= hi) {
+                mid = (lo + hi) / 2;
+
+                if (a[mid].oid < oid
+                    || (a[mid].oid == oid && a[mid].attnum < attnum))
+                {
+                    lo = mid + 1;
+
+                } else if (a[mid].oid == oid && a[mid].attnum == attnum) {
+                    d->col[i].rule = (int32_t) a[mid].rule;
+                    break;
+
+                } else {
+                    hi = mid - 1;
+                }
+            }
+
+            if (oid <= ms->max_oid) {
+                unknown = 0;
+
+            } else {
+                /* a table newer than the snapshot */
+                ngx_hoop_pg_mask_stale(ms);
+            }
+
+        } else if (oid != 0 && !ms->columns) {
+            /* no column rules: a table column is what it is */
+            unknown = 0;
+        }
+
+        if (!unknown) {
+            if (d->col[i].rule >= 0) {
+                d->rules++;
+            }
+            continue;
+        }
+
+        rule = ngx_hoop_pg_mask_rule_for(ms, NULL, NULL, &name, 1);
+        d->col[i].rule = (int32_t) rule;
+
+        if (rule >= 0) {
+            d->rules++;
+            continue;
+        }
+
+        /* types that cannot carry what the rules look for */
+        cls = ngx_hoop_pg_mask_class(type);
+
+        d->col[i].unknown = (cls != NGX_HOOP_PG_MASK_T_OTHER
+                             && cls != NGX_HOOP_PG_MASK_T_INT);
+
+        if (d->col[i].unknown) {
+            d->refused++;
+        }
+    }
+
+    return d;
+}
+
+
+/*
+ * The first active rule naming this column: a rule path matches the
+ * column's last parts (column, table.column, schema.table.column).  With
+ * bare_only (output names of unknown origin) only one-part paths count.
+ */
+
+ngx_int_t
+ngx_hoop_pg_mask_rule_for(ngx_hoop_pg_mask_t *ms, ngx_str_t *schema,
+    ngx_str_t *table, ngx_str_t *column, ngx_uint_t bare_only)
+{
+    ngx_str_t             *parts[3], *seg;
+    ngx_uint_t             i, j, k, ok;
+    ngx_hoop_mask_path_t  *path;
+    ngx_hoop_mask_rule_t  *rule;
+
+    parts[0] = column;
+    parts[1] = table;
+    parts[2] = schema;
+
+    rule = ms->conf->rules->elts;
+
+    for (i = 0; i < ms->conf->rules->nelts; i++) {
+        if (ms->skip[i] || rule[i].keys == NULL) {
+            continue;
+        }
+
+        path = rule[i].keys->elts;
+
+        for (j = 0; j < rule[i].keys->nelts; j++) {
+            if (bare_only && path[j].nsegs != 1) {
+                continue;
+            }
+
+            ok = 1;
+
+            for (k = 0; k < path[j].nsegs && ok; k++) {
+                seg = &path[j].segs[path[j].nsegs - 1 - k];
+
+                ok = k < 3 && parts[k] != NULL
+                     && parts[k]->len == seg->len
+                     && ngx_strncmp(parts[k]->data, seg->data, seg->len)
+                        == 0;
+            }
+
+            if (ok) {
+                return (ngx_int_t) i;
+            }
+        }
+    }
+
+    return -1;
+}
+
+
+/* the result now being sent: its columns and formats */
+
+static void
+ngx_hoop_pg_mask_result(ngx_hoop_pg_mask_t *ms, ngx_hoop_pg_mask_desc_t *d,
+    int16_t *formats, ngx_uint_t nformats)
+{
+    if (ms->cur) {
+        ngx_hoop_pg_mask_unref(ms->cur);
+    }
+
+    ms->cur = d;
+    ms->cur_formats = formats;
+    ms->cur_nformats = nformats;
+    ms->cur_started = 1;
+    ms->cur_missing = (d == NULL);
+
+    if (d) {
+        d->refs++;
+    }
+
+    /* rows stream past unheld when nothing can apply to them */
+    ms->cur_active = d == NULL || d->rules || d->refused
+                     || (ms->detect && d->ncols);
+}
+
+
+static void
+ngx_hoop_pg_mask_result_end(ngx_hoop_pg_mask_t *ms)
+{
+    if (ms->cur) {
+        ngx_hoop_pg_mask_unref(ms->cur);
+        ms->cur = NULL;
+    }
+
+    ms->cur_started = 0;
+    ms->cur_active = 0;
+    ms->cur_missing = 0;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* server messages                                                    */
+
+
+/*
+ * Each server message header (before it is held or passed).  Moves the
+ * queue of awaited answers on.  NGX_ERROR: the session was finalized.
+ */
+
+ngx_int_t
+ngx_hoop_pg_mask_server_header(ngx_stream_session_t *s, u_char type,
+    size_t len)
+{
+    ngx_str_t                  *name;
+    ngx_hoop_pg_ctx_t          *ctx;
+    ngx_hoop_pg_mask_t         *ms;
+    ngx_hoop_pg_mask_item_t    *it;
+    ngx_hoop_pg_mask_named_t   *n, *st;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    ms = ctx->mask;
+
+    it = ngx_hoop_pg_mask_head(ms);
+
+    if (it && it->kind == 'K') {
+        /* the catalog's answer: inspected whole and dropped */
+        return NGX_OK;
+    }
+
+    name = it ? &it->name : NULL;
+
+    switch (type) {
+
+    case '1':                                   /* ParseComplete */
+        if (it && it->kind == 'P') {
+            if (ngx_hoop_pg_mask_named(s, ms, 0, name, NULL) == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_hoop_pg_mask_pop(ms);
+        }
+
+        return NGX_OK;
+
+    case '2':                                   /* BindComplete */
+        if (it && it->kind == 'B') {
+            st = ngx_hoop_pg_mask_find(&ms->statements, &it->stmt);
+
+            n = ngx_hoop_pg_mask_named(s, ms, 1, name, &it->stmt);
+            if (n == NULL) {
+                return NGX_ERROR;
+            }
+
+            n->formats = it->formats;
+            n->nformats = it->nformats;
+            it->formats = NULL;
+
+            if (st && st->desc) {
+                n->desc = st->desc;
+                n->desc->refs++;
+            }
+
+            if (st && st->nodata) {
+                n->nodata = 1;
+            }
+
+            ngx_hoop_pg_mask_pop(ms);
+        }
+
+        return NGX_OK;
+
+    case '3':                                   /* CloseComplete */
+        if (it && (it->kind == 'C' || it->kind == 'c')) {
+            n = ngx_hoop_pg_mask_find(it->kind == 'c' ? &ms->portals
+                                                      : &ms->statements,
+                                      name);
+            if (n) {
+                ngx_hoop_pg_mask_forget(ms, it->kind == 'c', n);
+            }
+
+            ngx_hoop_pg_mask_pop(ms);
+        }
+
+        return NGX_OK;
+
+    case 'n':                                   /* NoData */
+        if (it && (it->kind == 'D' || it->kind == 'd')) {
+            n = ngx_hoop_pg_mask_find(it->kind == 'd' ? &ms->portals
+                                                      : &ms->statements,
+                                      name);
+            if (n) {
+                n->nodata = 1;
+
+                if (it->kind == 'd') {
+                    n = ngx_hoop_pg_mask_find(&ms->statements, &n->stmt);
+                    if (n) {
+                        n->nodata = 1;
+                    }
+                }
+            }
+
+            ngx_hoop_pg_mask_pop(ms);
+        }
+
+        return NGX_OK;
+
+    case 'D':                                   /* DataRow */
+    case 'H':                                   /* CopyOutResponse */
+        if (it && it->kind == 'E' && !ms->cur_started) {
+            n = ngx_hoop_pg_mask_find(&ms->portals, name);
+
+            ngx_hoop_pg_mask_result(ms, n ? n->desc : NULL,
+                                    n ? n->formats : NULL,
+                                    n ? n->nformats : 0);
+        }
+
+        if (type == 'H') {
+            return NGX_OK;
+        }
+
+        if (!ms->cur_started) {
+            /* rows of no known statement: nothing can be assumed */
+            ngx_hoop_pg_mask_result(ms, NULL, NULL, 0);
+        }
+
+        if (!ms->cur_active) {
+            return NGX_OK;
+        }
+
+        if (ms->cur_missing) {
+            ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                          "hoop pg: rows without a known description "
+                          "under masking rules");
+            ngx_hoop_pg_fatal(s, "XX000",
+                              "the gateway cannot mask rows of a statement "
+                              "it saw no description of",
+                              NGX_STREAM_BAD_GATEWAY);
+            return NGX_ERROR;
+        }
+
+        if (ms->cur->refused && ms->refuse) {
+            ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                          "hoop pg: \"%V\" (role profile \"%V\"): a result "
+                          "column of unknown origin refused by masking "
+                          "(unknown=refuse)",
+                          &ctx->identity.user, &ctx->role_name);
+            ngx_hoop_pg_fatal(s, "42501",
+                              "a result column of unknown origin (an "
+                              "expression, or a table the gateway does not "
+                              "know yet) is refused by a masking rule",
+                              NGX_STREAM_OK);
+            return NGX_ERROR;
+        }
+
+        if (len > ms->conf->max_row) {
+            ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                          "hoop pg: a %uz byte row to mask is over "
+                          "hoop_pg_mask_max_row %uz", len,
+                          ms->conf->max_row);
+            ngx_hoop_pg_fatal(s, "54000",
+                              "row too large for the gateway to mask "
+                              "(hoop_pg_mask_max_row)",
+                              NGX_STREAM_OK);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+
+    case 'G':                                   /* CopyInResponse */
+    case 'W':                                   /* CopyBothResponse */
+        if (ctx->client_gate.hold && !ms->fetching) {
+            /* the server waits for the client's data: no idle point */
+            ctx->client_gate.hold = 0;
+            ngx_post_event(&ms->release, &ngx_posted_events);
+        }
+
+        return NGX_OK;
+
+    case 'd':                                   /* CopyData */
+        if (ms->copy_active && len > ms->conf->max_row) {
+            ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                          "hoop pg: a %uz byte COPY row to mask is over "
+                          "hoop_pg_mask_max_row %uz", len,
+                          ms->conf->max_row);
+            ngx_hoop_pg_fatal(s, "54000",
+                              "row too large for the gateway to mask "
+                              "(hoop_pg_mask_max_row)",
+                              NGX_STREAM_OK);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+
+    case 'C':                                   /* CommandComplete */
+    case 's':                                   /* PortalSuspended */
+    case 'I':                                   /* EmptyQueryResponse */
+        ngx_hoop_pg_mask_result_end(ms);
+        ms->copy_active = 0;
+
+        if (it && it->kind == 'E') {
+            ngx_hoop_pg_mask_pop(ms);
+        }
+
+        return NGX_OK;
+
+    case 'E':                                   /* ErrorResponse */
+        ngx_hoop_pg_mask_result_end(ms);
+        ms->copy_active = 0;
+
+        /* the server skips to the next Sync */
+        while (it && it->kind != 'S' && it->kind != 'Q' && it->kind != 'F')
+        {
+            ngx_hoop_pg_mask_pop(ms);
+            it = ngx_hoop_pg_mask_head(ms);
+        }
+
+        return NGX_OK;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_hoop_pg_mask_server_whole(ngx_stream_session_t *s, u_char type,
+    size_t len)
+{
+    ngx_hoop_pg_ctx_t        *ctx;
+    ngx_hoop_pg_mask_t       *ms;
+    ngx_hoop_pg_mask_item_t  *it;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    ms = ctx->mask;
+
+    switch (type) {
+
+    case 'D':
+        it = ngx_hoop_pg_mask_head(ms);
+        return (it && it->kind == 'K') || ms->cur_active;
+
+    case 'd':
+        return ms->copy_active;
+
+    case 'T': case 'Z': case 'E': case 'N': case 'A': case 'H':
+        return 1;
+
+    case 'C':
+        it = ngx_hoop_pg_mask_head(ms);
+        return it && it->kind == 'K';
+    }
+
+    return 0;
+}
+
+
+/*
+ * A whole server message.  Returns its new length, NGX_HOOP_PG_GATE_DROPPED
+ * when it was removed, 0 when the session was finalized.
+ */
+
+size_t
+ngx_hoop_pg_mask_server_inspect(ngx_stream_session_t *s,
+    ngx_hoop_pg_gate_t *gate, u_char *msg, size_t len)
+{
+    size_t                     n;
+    ngx_hoop_pg_ctx_t         *ctx;
+    ngx_hoop_pg_mask_t        *ms;
+    ngx_hoop_pg_mask_item_t   *it;
+    ngx_hoop_pg_mask_named_t  *nm;
+    ngx_hoop_pg_mask_desc_t   *d;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    ms = ctx->mask;
+
+    it = ngx_hoop_pg_mask_head(ms);
+
+    if (it && it->kind == 'K' && msg[0] != 'N' && msg[0] != 'A'
+        && msg[0] != 'S')
+    {
+        switch (msg[0]) {
+
+        case 'D':
+            if (ngx_hoop_pg_mask_catalog_row(ms, msg, len) != NGX_OK) {
+                ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+                return 0;
+            }
+            break;
+
+        case 'Z':
+            ngx_hoop_pg_mask_pop(ms);
+            ngx_hoop_pg_mask_catalog_done(s, ms);
+            break;
+
+        case 'E':
+            ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                          "hoop pg: the catalog query for masking failed");
+            ngx_hoop_pg_fatal(s, "XX000",
+                              "the gateway could not read the catalog it "
+                              "needs for masking", NGX_STREAM_BAD_GATEWAY);
+            return 0;
+        }
+
+        return ngx_hoop_pg_mask_drop(s, gate, msg, len);
+    }
+
+    n = len;
+
+    switch (msg[0]) {
+
+    case 'T':
+        d = ngx_hoop_pg_mask_describe(s, ms, msg, len);
+        if (d == NULL) {
+            ngx_hoop_pg_fatal(s, "08P01",
+                              "invalid message from the database server",
+                              NGX_STREAM_BAD_GATEWAY);
+            return 0;
+        }
+
+        if (it && (it->kind == 'D' || it->kind == 'd')) {
+            nm = ngx_hoop_pg_mask_find(it->kind == 'd' ? &ms->portals
+                                                       : &ms->statements,
+                                       &it->name);
+            if (nm) {
+                if (nm->desc) {
+                    ngx_hoop_pg_mask_unref(nm->desc);
+                }
+
+                nm->desc = d;
+                d->refs++;
+
+                /*
+                 * A portal's columns are its statement's: later Binds of
+                 * that statement without any Describe (pgjdbc describes
+                 * the portal once, then only binds) need them.
+                 */
+                if (it->kind == 'd') {
+                    nm = ngx_hoop_pg_mask_find(&ms->statements, &nm->stmt);
+
+                    if (nm) {
+                        if (nm->desc) {
+                            ngx_hoop_pg_mask_unref(nm->desc);
+                        }
+
+                        nm->desc = d;
+                        d->refs++;
+                        nm->nodata = 0;
+                    }
+                }
+            }
+
+            ngx_hoop_pg_mask_pop(ms);
+
+        } else {
+            /* a simple Query's result: its formats are in it */
+            ngx_hoop_pg_mask_result(ms, d, NULL, 0);
+        }
+
+        ngx_hoop_pg_mask_unref(d);
+        break;
+
+    case 'D':
+        n = ngx_hoop_pg_mask_data_row(s, ms, gate, msg, len);
+        break;
+
+    case 'H':
+        if (ngx_hoop_pg_mask_copy_start(s, ms, msg, len) != NGX_OK) {
+            return 0;
+        }
+        break;
+
+    case 'd':
+        n = ngx_hoop_pg_mask_copy_row(s, ms, gate, msg, len);
+        break;
+
+    case 'E':
+    case 'N':
+        n = ngx_hoop_pg_mask_fields(s, ms, gate, msg, len);
+        break;
+
+    case 'A':
+        n = ngx_hoop_pg_mask_notification(s, ms, gate, msg, len);
+        break;
+
+    case 'Z':
+        if (!ms->greeted) {
+            /* the login's: it answers no client message */
+            ms->greeted = 1;
+
+        } else if (it
+                   && (it->kind == 'S' || it->kind == 'Q' || it->kind == 'F'))
+        {
+            ngx_hoop_pg_mask_pop(ms);
+        }
+
+        ngx_hoop_pg_mask_result_end(ms);
+        ms->copy_active = 0;
+
+        if (len == 6 && msg[5] == 'I') {
+            /* outside a transaction no portal survives */
+            while (!ngx_queue_empty(&ms->portals)) {
+                nm = ngx_queue_data(ngx_queue_head(&ms->portals),
+                                    ngx_hoop_pg_mask_named_t, queue);
+                ngx_hoop_pg_mask_forget(ms, 1, nm);
+            }
+        }
+
+        if (ms->head == ms->tail) {
+            /* idle: the statement's counts are the session's */
+            ngx_hoop_pg_mask_idle(ms);
+
+            if ((!ms->loaded || ms->stale) && !ms->fetching
+                && ngx_hoop_pg_mask_fetch(s, ms) != NGX_OK)
+            {
+                return 0;
+            }
+
+            if (ctx->client_gate.hold && !ms->fetching) {
+                /* held for a snapshot that needs no reading after all */
+                ctx->client_gate.hold = 0;
+                ngx_post_event(&ms->release, &ngx_posted_events);
+            }
+        }
+
+        break;
+    }
+
+    ngx_reset_pool(ms->scratch);
+
+    return n;
+}
+
+
+/* the statement's counts join the session's */
+
+void
+ngx_hoop_pg_mask_idle(ngx_hoop_pg_mask_t *ms)
+{
+    ngx_uint_t  i;
+
+    if (ms->stmt.total == 0) {
+        return;
+    }
+
+    ms->total.total += ms->stmt.total;
+
+    for (i = 0; i < NGX_HOOP_MASK_NDETECTORS; i++) {
+        ms->total.by_detector[i] += ms->stmt.by_detector[i];
+        ms->stmt.by_detector[i] = 0;
+    }
+
+    for (i = 0; i < ms->conf->rules->nelts; i++) {
+        ms->total.by_rule[i] += ms->stmt.by_rule[i];
+        ms->stmt.by_rule[i] = 0;
+    }
+
+    ms->stmt.total = 0;
+}
+
+
+static size_t
+ngx_hoop_pg_mask_drop(ngx_stream_session_t *s, ngx_hoop_pg_gate_t *gate,
+    u_char *msg, size_t len)
+{
+    if (ngx_hoop_pg_gate_replace(s, gate, msg, len, NULL, 0) == NULL) {
+        return 0;
+    }
+
+    return NGX_HOOP_PG_GATE_DROPPED;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* the catalog                                                        */
+
+
+/*
+ * At an idle point (every answer in, the client's next message not yet
+ * forwarded): send the catalog query, hold the client until its answer.
+ */
+
+static ngx_int_t
+ngx_hoop_pg_mask_fetch(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms)
+{
+    ssize_t             n;
+    ngx_pool_t         *pool;
+    ngx_connection_t   *pc;
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    pc = s->upstream->peer.connection;
+
+    if (ctx->client_buf->pos != ctx->client_gate.ready) {
+        /* client bytes not sent yet: not idle after all, later */
+        if (ctx->client_gate.hold) {
+            ctx->client_gate.hold = 0;
+            ngx_post_event(&ms->release, &ngx_posted_events);
+        }
+
+        return NGX_OK;
+    }
+
+    pool = ngx_create_pool(4096, s->connection->log);
+    if (pool == NULL) {
+        ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    ms->loading = ngx_array_create(pool, 16, sizeof(ngx_hoop_pg_mask_attr_t));
+    if (ms->loading == NULL) {
+        ngx_destroy_pool(pool);
+        ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    if (ngx_hoop_pg_mask_push(s, ms, 'K') == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug0(NGX_LOG_DEBUG_STREAM, s->connection->log, 0,
+                   "hoop pg mask: reading the catalog");
+
+    /* a few hundred bytes on an idle connection go out at once */
+    n = pc->send(pc, ms->conf->catalog.data, ms->conf->catalog.len);
+
+    if (n != (ssize_t) ms->conf->catalog.len) {
+        ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                      "hoop pg: could not send the catalog query");
+        ngx_hoop_pg_fatal(s, "08006", "the database server connection failed",
+                          NGX_STREAM_BAD_GATEWAY);
+        return NGX_ERROR;
+    }
+
+    ms->fetching = 1;
+    ms->stale = 0;
+    ctx->client_gate.hold = 1;
+
+    return NGX_OK;
+}
+
+
+/* oid, attnum, schema, table, column, copy position: all text */
+
+static ngx_int_t
+ngx_hoop_pg_mask_catalog_row(ngx_hoop_pg_mask_t *ms, u_char *msg,
+    size_t len)
+{
+    u_char                   *p, *end;
+    size_t                    n;
+    ngx_str_t                 v[6];
+    ngx_uint_t                i;
+    ngx_hoop_pg_mask_attr_t  *a;
+
+    p = msg + 5;
+    end = msg + len;
+
+    if (ms->loading == NULL || end - p < 2
+        || ngx_hoop_pg_mask_get_i16(p) != 6)
+    {
+        return NGX_ERROR;
+    }
+
+    p += 2;
+
+    for (i = 0; i < 6; i++) {
+        if (end - p < 4) {
+            return NGX_ERROR;
+        }
+
+        n = ngx_hoop_pg_get_u32(p);
+        p += 4;
+
+        if (n == 0xffffffff) {
+            n = 0;
+        }
+
+        if ((size_t) (end - p) < n) {
+            return NGX_ERROR;
+        }
+
+        v[i].len = n;
+        v[i].data = ngx_pnalloc(ms->loading->pool, n + 1);
+        if (v[i].data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(v[i].data, p, n);
+        v[i].data[n] = '\0';
+        p += n;
+    }
+
+    if (v[1].len == 1 && v[1].data[0] == '0') {
+        /* the last row: the largest relation OID */
+        ms->max_oid = (uint32_t) ngx_atoof(v[0].data, v[0].len);
+        return NGX_OK;
+    }
+
+    a = ngx_array_push(ms->loading);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    a->oid = (uint32_t) ngx_atoof(v[0].data, v[0].len);
+    a->attnum = ngx_atoi(v[1].data, v[1].len);
+    a->schema = v[2];
+    a->table = v[3];
+    a->column = v[4];
+    a->copypos = ngx_atoi(v[5].data, v[5].len);
+    a->rule = ngx_hoop_pg_mask_rule_for(ms, &a->schema, &a->table,
+                                        &a->column, 0);
+
+    return NGX_OK;
+}
+
+
+static int ngx_libc_cdecl
+ngx_hoop_pg_mask_attr_cmp(const void *one, const void *two)
+{
+    const ngx_hoop_pg_mask_attr_t  *a = one, *b = two;
+
+    if (a->oid != b->oid) {
+        return a->oid < b->oid ? -1 : 1;
+    }
+
+    return (a->attnum > b->attnum) - (a->attnum < b->attnum);
+}
+
+
+static void
+ngx_hoop_pg_mask_catalog_done(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms)
+{
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    if (ms->catalog_pool) {
+        ngx_destroy_pool(ms->catalog_pool);
+    }
+
+    if (ms->cached) {
+        ngx_hoop_pg_mask_cache_unref(ms->cached);
+        ms->cached = NULL;
+    }
+
+    /* the snapshot keeps the loading pool (names live there) */
+    ms->catalog_pool = ms->loading->pool;
+    ms->attrs = ms->loading->elts;
+    ms->nattrs = ms->loading->nelts;
+    ms->loading = NULL;
+
+    ngx_qsort(ms->attrs, ms->nattrs, sizeof(ngx_hoop_pg_mask_attr_t),
+              ngx_hoop_pg_mask_attr_cmp);
+
+    ms->loaded = 1;
+    ms->fetching = 0;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, s->connection->log, 0,
+                   "hoop pg mask: catalog: %ui columns, max oid %uD",
+                   ms->nattrs, ms->max_oid);
+
+    ngx_hoop_pg_mask_cache_put(s, ms);
+
+    ctx->client_gate.hold = 0;
+    ngx_post_event(&ms->release, &ngx_posted_events);
+}
+
+
+/*
+ * The worker keeps the last snapshot of each upstream server and
+ * database for hoop_pg_mask_catalog_cache: a session starting within that
+ * time uses it and sends no catalog query (it still refreshes on a newer
+ * table or its own DDL, and the refreshed snapshot replaces the cached
+ * one).  The key: the server's address and the database.
+ */
+
+static ngx_int_t
+ngx_hoop_pg_mask_cache_key(ngx_stream_session_t *s, u_char *buf, size_t size,
+    ngx_str_t *key)
+{
+    ngx_str_t          *db;
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    db = ctx->database.len ? &ctx->database : &ctx->user;
+
+    if (s->upstream->peer.name == NULL
+        || s->upstream->peer.name->len + 1 + db->len > size)
+    {
+        return NGX_DECLINED;
+    }
+
+    key->data = buf;
+    key->len = ngx_sprintf(buf, "%V/%V", s->upstream->peer.name, db) - buf;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_hoop_pg_mask_cache_get(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms)
+{
+    ngx_str_t                   key;
+    ngx_uint_t                  i;
+    ngx_queue_t                *q;
+    ngx_hoop_pg_mask_attr_t    *a;
+    ngx_hoop_pg_mask_conf_t    *mcf;
+    ngx_hoop_pg_mask_cached_t  *c;
+    u_char                      buf[NGX_SOCKADDR_STRLEN + 1 + 256];
+
+    mcf = ms->conf;
+
+    if (mcf->cache_time == 0 || !mcf->cache_ready
+        || ngx_hoop_pg_mask_cache_key(s, buf, sizeof(buf), &key) != NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    for (q = ngx_queue_head(&mcf->cache);
+         q != ngx_queue_sentinel(&mcf->cache);
+         q = ngx_queue_next(q))
+    {
+        c = ngx_queue_data(q, ngx_hoop_pg_mask_cached_t, queue);
+
+        if (c->key.len == key.len
+            && ngx_memcmp(c->key.data, key.data, key.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (q == ngx_queue_sentinel(&mcf->cache)
+        || ngx_current_msec - c->loaded >= mcf->cache_time)
+    {
+        return NGX_OK;
+    }
+
+    /* the session's own copy: which rule applies depends on the session */
+    ms->catalog_pool = ngx_create_pool(1024, s->connection->log);
+    if (ms->catalog_pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    a = ngx_palloc(ms->catalog_pool,
+                   (c->nattrs + 1) * sizeof(ngx_hoop_pg_mask_attr_t));
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < c->nattrs; i++) {
+        a[i] = c->attrs[i];
+        a[i].rule = ngx_hoop_pg_mask_rule_for(ms, &a[i].schema, &a[i].table,
+                                              &a[i].column, 0);
+    }
+
+    c->refs++;
+    ms->cached = c;
+    ms->attrs = a;
+    ms->nattrs = c->nattrs;
+    ms->max_oid = c->max_oid;
+    ms->loaded = 1;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_STREAM, s->connection->log, 0,
+                   "hoop pg mask: catalog of \"%V\" from the cache, "
+                   "%ui columns", &key, c->nattrs);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_hoop_pg_mask_cache_put(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms)
+{
+    u_char                     *p;
+    size_t                      size;
+    ngx_str_t                   key;
+    ngx_uint_t                  i;
+    ngx_queue_t                *q;
+    ngx_hoop_pg_mask_attr_t    *a;
+    ngx_hoop_pg_mask_conf_t    *mcf;
+    ngx_hoop_pg_mask_cached_t  *c, *old;
+    u_char                      buf[NGX_SOCKADDR_STRLEN + 1 + 256];
+
+    mcf = ms->conf;
+
+    if (mcf->cache_time == 0
+        || ngx_hoop_pg_mask_cache_key(s, buf, sizeof(buf), &key) != NGX_OK)
+    {
+        return;
+    }
+
+    if (!mcf->cache_ready) {
+        ngx_queue_init(&mcf->cache);
+        mcf->cache_ready = 1;
+    }
+
+    size = sizeof(ngx_hoop_pg_mask_cached_t) + key.len
+           + ms->nattrs * sizeof(ngx_hoop_pg_mask_attr_t);
+
+    for (i = 0; i < ms->nattrs; i++) {
+        size += ms->attrs[i].schema.len + ms->attrs[i].table.len
+                + ms->attrs[i].column.len;
+    }
+
+    c = ngx_alloc(size, s->connection->log);
+    if (c == NULL) {
+        /* no cache this time: nothing else depends on it */
+        return;
+    }
+
+    a = (ngx_hoop_pg_mask_attr_t *) (c + 1);
+    p = (u_char *) (a + ms->nattrs);
+
+    c->refs = 1;
+    c->loaded = ngx_current_msec;
+    c->max_oid = ms->max_oid;
+    c->nattrs = ms->nattrs;
+    c->attrs = a;
+
+    c->key.data = p;
+    c->key.len = key.len;
+    p = ngx_cpymem(p, key.data, key.len);
+
+    for (i = 0; i < ms->nattrs; i++) {
+        a[i] = ms->attrs[i];
+
+        a[i].schema.data = p;
+        p = ngx_cpymem(p, ms->attrs[i].schema.data, a[i].schema.len);
+        a[i].table.data = p;
+        p = ngx_cpymem(p, ms->attrs[i].table.data, a[i].table.len);
+        a[i].column.data = p;
+        p = ngx_cpymem(p, ms->attrs[i].column.data, a[i].column.len);
+    }
+
+    /* replace the entry of the same key; keep at most 64 */
+    for (q = ngx_queue_head(&mcf->cache);
+         q != ngx_queue_sentinel(&mcf->cache);
+         q = ngx_queue_next(q))
+    {
+        old = ngx_queue_data(q, ngx_hoop_pg_mask_cached_t, queue);
+
+        if (old->key.len == key.len
+            && ngx_memcmp(old->key.data, key.data, key.len) == 0)
+        {
+            ngx_queue_remove(q);
+            mcf->ncached--;
+            ngx_hoop_pg_mask_cache_unref(old);
+            break;
+        }
+    }
+
+    if (mcf->ncached >= 64) {
+        q = ngx_queue_last(&mcf->cache);
+        ngx_queue_remove(q);
+        mcf->ncached--;
+        ngx_hoop_pg_mask_cache_unref(
+                   ngx_queue_data(q, ngx_hoop_pg_mask_cached_t, queue));
+    }
+
+    ngx_queue_insert_head(&mcf->cache, &c->queue);
+    mcf->ncached++;
+}
+
+
+/*
+ * The snapshot is out of date: read it again at the next idle point, and
+ * let no new session of the worker start from the cached copy.
+ */
+
+static void
+ngx_hoop_pg_mask_stale(ngx_hoop_pg_mask_t *ms)
+{
+    ngx_str_t                   key;
+    ngx_queue_t                *q;
+    ngx_hoop_pg_mask_conf_t    *mcf;
+    ngx_hoop_pg_mask_cached_t  *c;
+    u_char                      buf[NGX_SOCKADDR_STRLEN + 1 + 256];
+
+    if (ms->stale) {
+        return;
+    }
+
+    ms->stale = 1;
+    mcf = ms->conf;
+
+    if (!mcf->cache_ready
+        || ngx_hoop_pg_mask_cache_key(ms->session, buf, sizeof(buf), &key)
+           != NGX_OK)
+    {
+        return;
+    }
+
+    for (q = ngx_queue_head(&mcf->cache);
+         q != ngx_queue_sentinel(&mcf->cache);
+         q = ngx_queue_next(q))
+    {
+        c = ngx_queue_data(q, ngx_hoop_pg_mask_cached_t, queue);
+
+        if (c->key.len == key.len
+            && ngx_memcmp(c->key.data, key.data, key.len) == 0)
+        {
+            ngx_queue_remove(q);
+            mcf->ncached--;
+            ngx_hoop_pg_mask_cache_unref(c);
+            return;
+        }
+    }
+}
+
+
+static void
+ngx_hoop_pg_mask_cache_unref(ngx_hoop_pg_mask_cached_t *c)
+{
+    if (--c->refs == 0) {
+        ngx_free(c);
+    }
+}
+
+
+/* ------------------------------------------------------------------ */
+/* COPY TO STDOUT                                                     */
+
+
+static u_char *
+ngx_hoop_pg_mask_space(u_char *p, u_char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+/* an identifier, lower-cased unless quoted */
+
+static u_char *
+ngx_hoop_pg_mask_ident(u_char *p, u_char *end, ngx_pool_t *pool,
+    ngx_str_t *out)
+{
+    u_char  *d;
+
+    out->data = ngx_pnalloc(pool, end - p + 1);
+    if (out->data == NULL) {
+        return NULL;
+    }
+
+    d = out->data;
+
+    if (p < end && *p == '"') {
+        for (p++; p < end; p++) {
+            if (*p == '"') {
+                if (p + 1 < end && p[1] == '"') {
+                    *d++ = '"';
+                    p++;
+                    continue;
+                }
+
+                out->len = d - out->data;
+                return p + 1;
+            }
+
+            *d++ = *p;
+        }
+
+        return NULL;
+    }
+
+    while (p < end && (isalnum(*p) || *p == '_' || *p == '$'
+                       || *p >= 0x80))
+    {
+        *d++ = ngx_tolower(*p);
+        p++;
+    }
+
+    out->len = d - out->data;
+
+    return out->len ? p : NULL;
+}
+
+
+/*
+ * CopyOutResponse: which rule masks each field.  The columns come from
+ * the COPY statement's text: COPY [schema.]table [(columns)] TO STDOUT.
+ * A COPY (query), a COPY the gateway cannot read, or binary, is refused
+ * when rules could apply to it (detectors alone need no columns).
+ */
+
+static ngx_int_t
+ngx_hoop_pg_mask_copy_start(ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms,
+    u_char *msg, size_t len)
+{
+    u_char                   *p, *end;
+    ngx_str_t                 schema, table, col, rest;
+    ngx_uint_t                i, k, ncols, known;
+    ngx_pool_t               *pool;
+    ngx_hoop_pg_mask_attr_t  *a;
+    ngx_hoop_pg_mask_item_t  *it;
+    const char               *why;
+
+    ms->copy_active = 0;
+
+    if (len < 8) {
+        return NGX_OK;
+    }
+
+    ncols = (uint16_t) ngx_hoop_pg_mask_get_i16(msg + 6);
+
+    if (msg[5] != 0) {
+        why = "COPY in binary format cannot be masked";
+        goto refuse;
+    }
+
+    if (ms->copy_rules) {
+        ngx_free(ms->copy_rules);
+    }
+
+    ms->copy_rules = ngx_alloc((ncols + 1) * sizeof(int32_t),
+                               s->connection->log);
+    if (ms->copy_rules == NULL) {
+        ngx_hoop_pg_finalize(s, NGX_STREAM_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < ncols; i++) {
+        ms->copy_rules[i] = -1;
+    }
+
+    ms->copy_ncols = ncols;
+    ms->copy_delim = '\t';
+    ms->copy_csv = 0;
+    ms->copy_header = 0;
+
+    it = ngx_hoop_pg_mask_head(ms);
+    pool = ms->scratch;
+    known = 0;
+
+    if (it == NULL || it->kind != 'Q' || it->text.len == 0) {
+        goto parsed;
+    }
+
+    p = it->text.data + 4;
+    end = it->text.data + it->text.len;
+    p = ngx_hoop_pg_mask_space(p, end);
+
+    if (p == end || *p == '(') {
+        goto parsed;
+    }
+
+    ngx_str_null(&schema);
+
+    p = ngx_hoop_pg_mask_ident(p, end, pool, &table);
+    if (p == NULL) {
+        goto parsed;
+    }
+
+    if (p < end && *p == '.') {
+        schema = table;
+        p = ngx_hoop_pg_mask_ident(p + 1, end, pool, &table);
+        if (p == NULL) {
+            goto parsed;
+        }
+    }
+
+    p = ngx_hoop_pg_mask_space(p, end);
+
+    if (p < end && *p == '(') {
+        /* a column list: the fields, in order */
+        k = 0;
+        p++;
+
+        for ( ;; ) {
+            p = ngx_hoop_pg_mask_space(p, end);
+            p = ngx_hoop_pg_mask_ident(p, end, pool, &col);
+            if (p == NULL || k >= ncols) {
+                goto parsed;
+            }
+
+            for (i = 0; i < ms->nattrs; i++) {
+                a = &ms->attrs[i];
+
+                if (a->table.len == table.len
+                    && ngx_strncmp(a->table.data, table.data, table.len) == 0
+                    && (schema.len == 0
+                        || (a->schema.len == schema.len
+                            && ngx_strncmp(a->schema.data, schema.data,
+                                           schema.len) == 0))
+                    && a->column.len == col.len
+                    && ngx_strncmp(a->column.data, col.data, col.len) == 0
+                    && a->rule >= 0)
+                {
+                    ms->copy_rules[k] = (int32_t) a->rule;
+                }
+            }
+
+            if (ms->copy_rules[k] < 0) {
+                ms->copy_rules[k] = (int32_t) ngx_hoop_pg_mask_rule_for(ms,
+                                                   NULL, NULL, &col, 1);
+            }
+
+            k++;
+            p = ngx_hoop_pg_mask_space(p, end);
+
+            if (p < end && *p == ',') {
+                p++;
+                continue;
+            }
+
+            if (p < end && *p == ')') {
+                p++;
+                break;
+            }
+
+            goto parsed;
+        }
+
+        if (k != ncols) {
+            goto parsed;
+        }
+
+    } else {
+        /* the table's columns in order: their positions */
+        for (i = 0; i < ms->nattrs; i++) {
+            a = &ms->attrs[i];
+
+            if (a->table.len == table.len
+                && ngx_strncmp(a->table.data, table.data, table.len) == 0
+                && (schema.len == 0
+                    || (a->schema.len == schema.len
+                        && ngx_strncmp(a->schema.data, schema.data,
+                                       schema.len) == 0))
+                && a->rule >= 0 && a->copypos >= 0
+                && (ngx_uint_t) a->copypos < ncols)
+            {
+                ms->copy_rules[a->copypos] = (int32_t) a->rule;
+            }
+        }
+    }
+
+    p = ngx_hoop_pg_mask_space(p, end);
+
+    if (end - p < 9 || ngx_strncasecmp(p, (u_char *) "to", 2) != 0) {
+        goto parsed;
+    }
+
+    p = ngx_hoop_pg_mask_space(p + 2, end);
+
+    if (end - p < 6 || ngx_strncasecmp(p, (u_char *) "stdout", 6) != 0) {
+        goto parsed;
+    }
+
+    /* options: FORMAT csv / CSV, HEADER, DELIMITER 'c' */
+    rest.data = p + 6;
+    rest.len = end - rest.data;
+
+    if (ngx_strlcasestrn(rest.data, end, (u_char *) "csv", 3 - 1)) {
+        ms->copy_csv = 1;
+        ms->copy_delim = ',';
+    }
+
+    p = ngx_strlcasestrn(rest.data, end, (u_char *) "header", 6 - 1);
+    if (p && ms->copy_csv) {
+        p = ngx_hoop_pg_mask_space(p + 6, end);
+        ms->copy_header = !(end - p >= 1
+                            && (ngx_strncasecmp(p, (u_char *) "false", 5)
+                                == 0
+                                || ngx_strncasecmp(p, (u_char *) "off", 3)
+                                   == 0
+                                || *p == '0'));
+    }
+
+    p = ngx_strlcasestrn(rest.data, end, (u_char *) "delimiter", 9 - 1);
+    if (p) {
+        p = ngx_hoop_pg_mask_space(p + 9, end);
+        if (p < end && (*p == 'a' || *p == 'A')) {
+            p = ngx_hoop_pg_mask_space(p + 2, end);     /* AS */
+        }
+
+        if (end - p < 3 || p[0] != '\'' || p[2] != '\'' || p[1] == '\\') {
+            goto parsed;
+        }
+
+        ms->copy_delim = p[1];
+    }
+
+    if (ngx_strlcasestrn(rest.data, end, (u_char *) "quote", 5 - 1)
+        || ngx_strlcasestrn(rest.data, end, (u_char *) "escape", 6 - 1))
+    {
+        /* quoting the gateway does not read */
+        goto parsed;
+    }
+
+    known = 1;
+
+parsed:
+
+    if (!known) {
+        for (i = 0; i < ncols; i++) {
+            ms->copy_rules[i] = -1;
+        }
+
+        if (ms->columns || ms->refuse) {
+            why = "COPY TO STDOUT of a query or with options the gateway "
+                  "cannot read cannot be masked by column";
+            goto refuse;
+        }
+    }
+
+    if (!ms->detect) {
+        for (i = 0; i < ncols; i++) {
+            if (ms->copy_rules[i] >= 0) {
+                break;
+            }
+        }
+
+        if (i == ncols) {
+            /* nothing to do for this COPY */
+            return NGX_OK;
+        }
+    }
+
+    ms->copy_active = 1;
+
+    return NGX_OK;
+
+refuse:
+
+    {
+    ngx_hoop_pg_ctx_t  *ctx;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+
+    ngx_log_error(NGX_LOG_WARN, s->connection->log, 0,
+                  "hoop pg: \"%V\" (role profile \"%V\"): %s: refused",
+                  &ctx->identity.user, &ctx->role_name, why);
+    }
+
+    ngx_hoop_pg_fatal(s, "42501", why, NGX_STREAM_OK);
+
+    return NGX_ERROR;
+}
+
+
+/* ------------------------------------------------------------------ */
+/* counts                                                             */
+
+
+/*
+ * "email:2 credit_card:1 key:3 emails:3" (detectors, then rules); for the
+ * audit event "emails:3,cards:1;key:3,email:1" (rules; detectors).
+ */
+
+static u_char *
+ngx_hoop_pg_mask_detail(ngx_hoop_pg_mask_t *ms, ngx_hoop_mask_stats_t *st,
+    ngx_pool_t *pool, ngx_str_t *out, ngx_uint_t audit)
+{
+    u_char                *p;
+    size_t                 len;
+    ngx_uint_t             i, first;
+    ngx_hoop_mask_rule_t  *rule;
+
+    rule = ms->conf->rules->elts;
+
+    len = 2;
+
+    for (i = 0; i < NGX_HOOP_MASK_NDETECTORS; i++) {
+        len += ngx_hoop_mask_detector_name(i)->len + NGX_INT_T_LEN + 2;
+    }
+
+    for (i = 0; i < ms->conf->rules->nelts; i++) {
+        len += rule[i].name.len + NGX_INT_T_LEN + 2;
+    }
+
+    out->data = ngx_pnalloc(pool, len);
+    if (out->data == NULL) {
+        return NULL;
+    }
+
+    p = out->data;
+    first = 1;
+
+    if (audit) {
+        for (i = 0; i < ms->conf->rules->nelts; i++) {
+            if (st->by_rule[i]) {
+                p = ngx_sprintf(p, "%s%V:%ui", first ? "" : ",",
+                                &rule[i].name, st->by_rule[i]);
+                first = 0;
+            }
+        }
+
+        *p++ = ';';
+        first = 1;
+    }
+
+    for (i = 0; i < NGX_HOOP_MASK_NDETECTORS; i++) {
+        if (st->by_detector[i]) {
+            p = ngx_sprintf(p, "%s%V:%ui",
+                            first ? "" : (audit ? "," : " "),
+                            ngx_hoop_mask_detector_name(i),
+                            st->by_detector[i]);
+            first = 0;
+        }
+    }
+
+    if (!audit) {
+        for (i = 0; i < ms->conf->rules->nelts; i++) {
+            if (st->by_rule[i]) {
+                p = ngx_sprintf(p, "%s%V:%ui", first ? "" : " ",
+                                &rule[i].name, st->by_rule[i]);
+                first = 0;
+            }
+        }
+    }
+
+    out->len = p - out->data;
+
+    return p;
+}
+
+
+/* for a statement's event: what was masked since the previous one */
+
+void
+ngx_hoop_pg_mask_audit(ngx_stream_session_t *s, ngx_pool_t *pool,
+    ngx_str_t *out)
+{
+    ngx_hoop_pg_ctx_t   *ctx;
+    ngx_hoop_pg_mask_t  *ms;
+
+    ngx_str_null(out);
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    ms = ctx ? ctx->mask : NULL;
+
+    if (ms == NULL || ms->stmt.total == 0) {
+        return;
+    }
+
+    if (ngx_hoop_pg_mask_detail(ms, &ms->stmt, pool, out, 1) == NULL) {
+        ngx_str_null(out);
+    }
+
+    /* told once: the next statement counts its own */
+    ngx_hoop_pg_mask_idle(ms);
+}
+
+
+static ngx_int_t
+ngx_hoop_pg_mask_variable(ngx_stream_session_t *s,
+    ngx_stream_variable_value_t *v, uintptr_t data)
+{
+    ngx_str_t               str;
+    ngx_uint_t              i;
+    ngx_hoop_pg_ctx_t      *ctx;
+    ngx_hoop_pg_mask_t     *ms;
+    ngx_hoop_mask_stats_t   sum;
+
+    ctx = ngx_stream_get_module_ctx(s, ngx_hoop_pg_module);
+    ms = ctx ? ctx->mask : NULL;
+
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    if (ms == NULL) {
+        if (data == 0) {
+            v->data = (u_char *) "0";
+            v->len = 1;
+
+        } else {
+            v->data = (u_char *) "";
+            v->len = 0;
+        }
+
+        return NGX_OK;
+    }
+
+    /* the session so far, the statement in progress included */
+    sum = ms->total;
+    sum.total += ms->stmt.total;
+
+    sum.by_rule = ngx_pnalloc(s->connection->pool,
+                              ms->conf->rules->nelts * sizeof(ngx_uint_t));
+    if (sum.by_rule == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HOOP_MASK_NDETECTORS; i++) {
+        sum.by_detector[i] += ms->stmt.by_detector[i];
+    }
+
+    for (i = 0; i < ms->conf->rules->nelts; i++) {
+        sum.by_rule[i] = ms->total.by_rule[i] + ms->stmt.by_rule[i];
+    }
+
+    if (data == 0) {
+        v->data = ngx_pnalloc(s->connection->pool, NGX_INT_T_LEN);
+        if (v->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        v->len = ngx_sprintf(v->data, "%ui", sum.total) - v->data;
+        return NGX_OK;
+    }
+
+    if (ngx_hoop_pg_mask_detail(ms, &sum, s->connection->pool, &str, 0)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    v->data = str.data;
+    v->len = str.len;
+
+    return NGX_OK;
+}
