@@ -34,6 +34,9 @@ rm -rf "$logs"
 mkdir -p "$logs"
 chmod 0777 "$logs"    # workers may run as another user
 export HOOP_SANITIZER_LOGS=$logs
+# suites that measure the worker's memory skip those blocks under a
+# sanitizer (the figures would be the sanitizer's, not the gateway's)
+export HOOP_SANITIZER=$mode
 
 case $mode in
 asan)
