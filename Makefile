@@ -135,7 +135,7 @@ FUZZ_TIME ?= 60
 fuzz-deps:
 	@scripts/deps.sh fuzz
 
-fuzz: fuzz-deps
+fuzz: fuzz-deps build
 	@$(MAKE) -s -C fuzz run FUZZ_TIME=$(FUZZ_TIME)
 
 SOAK_TIME ?= 300
