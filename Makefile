@@ -7,6 +7,11 @@
 #   make run       demo gateway with local PostgreSQL, Redis, token issuer
 #   make stop      stop what `make run` started
 #   make test      build, start test servers, run t/ with prove, stop them
+#   make test-asan     the suites with ASan/UBSan-built modules (build-asan/)
+#   make test-valgrind the suites under valgrind (t/valgrind.suppress)
+#   make fuzz      libFuzzer harnesses under fuzz/ (FUZZ_TIME s each);
+#                  make fuzz-deps installs clang
+#   make soak      pgbench through the gateway, all features on (SOAK_TIME s)
 #
 # Build against another nginx (>= 1.22) source tree:
 #   make NGINX_SRC=/path/to/nginx-1.x.y
@@ -22,6 +27,7 @@ STATE        := $(CURDIR)/.state
 PROVE_ARGS   ?= -r t/
 CC_OPT       ?= -g -O2 -Wall -Wextra -Wno-unused-parameter \
                 -Wno-missing-field-initializers
+LD_OPT       ?=
 
 MODULES := ngx_hoop_auth_module ngx_hoop_audit_module \
            ngx_hoop_mask_module ngx_hoop_pg_module
@@ -31,7 +37,8 @@ SOURCES  := config $(wildcard ngx_hoop_*_module/*.[ch])
 # The load order that works: stream first, then ours (see README).
 LOAD_MODULES := $(STREAM_SO) $(SO_FILES)
 
-.PHONY: all build deps install uninstall run stop test bench clean distclean check-weak
+.PHONY: all build deps install uninstall run stop test bench clean distclean check-weak \
+        test-asan test-valgrind fuzz fuzz-deps soak
 
 all: build
 
@@ -51,6 +58,7 @@ $(NGX_BUILD)/objs/Makefile: config
 	        --with-http_ssl_module); fi; \
 	./configure "$${NGX_CONF_FLAGS[@]}" --with-stream=dynamic \
 	    --with-stream_ssl_module --with-cc-opt="$(CC_OPT)" \
+	    $(if $(LD_OPT),--with-ld-opt="$(LD_OPT)") \
 	    --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
 	|| { tail -n 20 $(BUILD)/configure.log; exit 1; }
 
@@ -104,6 +112,38 @@ test: deps build check-weak
 	@scripts/run-tests.sh $(TESTSTATE) "$(LOAD_MODULES)" $(NGINX_BIN) \
 	    $(PROVE_ARGS)
 
+# --- reliability (docs/reliability.md) -----------------------------------
+
+ASAN_BUILD := $(CURDIR)/build-asan
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer
+
+# the modules instrumented, loaded into Debian's nginx with the ASan
+# runtime preloaded (scripts/asan-nginx.sh); any report fails the run
+test-asan: deps
+	@$(MAKE) -s build BUILD=$(ASAN_BUILD) \
+	    CC_OPT="$(CC_OPT) -O1 $(ASAN_FLAGS)" LD_OPT="$(ASAN_FLAGS)"
+	@scripts/sanitize.sh asan $(TESTSTATE) \
+	    "$(STREAM_SO) $(patsubst $(BUILD)/%,$(ASAN_BUILD)/%,$(SO_FILES))" \
+	    $(PROVE_ARGS)
+
+test-valgrind: deps build
+	@scripts/deps.sh valgrind
+	@scripts/sanitize.sh valgrind $(TESTSTATE) "$(LOAD_MODULES)" $(PROVE_ARGS)
+
+FUZZ_TIME ?= 60
+
+fuzz-deps:
+	@scripts/deps.sh fuzz
+
+fuzz: fuzz-deps build
+	@$(MAKE) -s -C fuzz run FUZZ_TIME=$(FUZZ_TIME)
+
+SOAK_TIME ?= 300
+
+soak: deps build
+	@scripts/soak.sh $(TESTSTATE)-soak "$(LOAD_MODULES)" $(NGINX_BIN) \
+	    $(SOAK_TIME)
+
 # --- benchmarks -----------------------------------------------------------
 
 # pgbench -S through direct / nginx proxy_pass / PgBouncer / the gateway,
@@ -114,7 +154,7 @@ bench: deps build
 	@bench/http.sh
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) fuzz/build
 
 distclean: stop clean
 	scripts/servers.sh stop $(TESTSTATE) --purge || true

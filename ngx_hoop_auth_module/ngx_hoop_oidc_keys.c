@@ -878,6 +878,9 @@ ngx_hoop_oidc_keys_sync(ngx_hoop_oidc_keys_t *ks, ngx_log_t *log)
 
     jwks->version = version;
 
+    /* the keys outlive the request that loaded them: so must their log */
+    jwks->pool->log = ngx_cycle->log;
+
     ngx_hoop_jwks_free(p->jwks);
     p->jwks = jwks;
 
@@ -1170,6 +1173,7 @@ ngx_hoop_oidc_keys_done(ngx_hoop_fetch_t *f)
 
     if (jwks) {
         jwks->version = version;
+        jwks->pool->log = ngx_cycle->log;    /* as in keys_sync() */
 
         ngx_hoop_jwks_free(p->jwks);
         p->jwks = jwks;

@@ -1,5 +1,7 @@
 #!/bin/sh
-# Install the Debian packages ngx_hoop needs: "build", "test" or "all".
+# Install the Debian packages ngx_hoop needs: "build", "test" or "all";
+# "fuzz" (clang with libFuzzer, for make fuzz) and "valgrind" (make
+# test-valgrind) are separate so make test needs neither.
 # Idempotent and quiet when everything is already installed.
 set -eu
 
@@ -17,11 +19,15 @@ test="libtest-base-perl libtext-diff-perl libtest-longstring-perl
       python3-psycopg python3-asyncpg libpostgresql-jdbc-java
       default-jdk-headless"
 
+fuzz="clang libclang-rt-dev"
+
 case "${1:-all}" in
+    fuzz)  want="$build $fuzz" ;;
+    valgrind) want="$build $run $test valgrind" ;;
     build) want="$build" ;;
     run)   want="$build $run" ;;
     test|all) want="$build $run $test" ;;
-    *) echo "usage: $0 build|run|test|all" >&2; exit 2 ;;
+    *) echo "usage: $0 build|run|test|all|fuzz|valgrind" >&2; exit 2 ;;
 esac
 
 missing=

@@ -114,7 +114,7 @@ ERROR:  invalid input syntax for type integer: "not a number".*still here\|0
 The cancel request arrives on a new connection and is relayed to the server.
 --- client
 start=$(date +%s)
-timeout --preserve-status -s INT 1 psql -X -At -U app_trust -d hoop_test -c "SELECT pg_sleep(20)"
+timeout --foreground --preserve-status -s INT 1 psql -X -At -U app_trust -d hoop_test -c "SELECT pg_sleep(20)"
 echo "exit=$? elapsed<5=$(( $(date +%s) - start < 5 ))"
 --- client_output
 Cancel request sent

@@ -458,6 +458,7 @@ qq{hoop_oidc "corp": JWKS fetch from $::IDP/nonexistent.json failed: HTTP status
 
 
 === TEST 14: a provider too slow for fetch_timeout is cut off
+--- skip_eval: 1: ($ENV{HOOP_SANITIZER} // '') eq 'valgrind'
 --- main_config
 hoop_oidc corp issuer=$TEST_NGINX_HOOP_ISS audience=hoop
                jwks=https://127.0.0.1:$TEST_NGINX_IDP_PORT/slow/jwks.json
@@ -471,6 +472,7 @@ qq{hoop_oidc "corp": JWKS fetch from $::IDP/slow/jwks.json failed: reading the r
 
 
 === TEST 15: a JWKS of about 40 KB
+--- skip_eval: 4: ($ENV{HOOP_SANITIZER} // '') eq 'valgrind'
 --- main_config
 hoop_oidc corp issuer=$TEST_NGINX_HOOP_ISS audience=hoop discovery=on
                ca=$TEST_NGINX_PKI/ca.crt;

@@ -235,7 +235,7 @@ PGPASSWORD=$TOKEN_SRE perl -MDBI -e '
     print $dbh->{pg_pid} == $server_pid ? "same pid\n" : "different pid\n";
 '
 start=$(date +%s)
-PGPASSWORD=$TOKEN_SRE timeout --preserve-status -s INT 1 \
+PGPASSWORD=$TOKEN_SRE timeout --foreground --preserve-status -s INT 1 \
     psql -X -At "user=writer dbname=hoop_test sslmode=require" -c "SELECT pg_sleep(20)"
 echo "exit=$? elapsed<5=$(( $(date +%s) - start < 5 ))"
 --- client_output

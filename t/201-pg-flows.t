@@ -661,6 +661,7 @@ ERROR:  syntax error
 The 5 million rows come as one COPY, as one psql cursor (FETCH_COUNT) and
 as a single result of 5 million DataRow messages read by a streaming client.
 Expected digests are computed locally (head/tr, seq).
+--- skip_eval: 3: ($ENV{HOOP_SANITIZER} // '') eq 'valgrind'
 --- client
 pid=$(cat "$TEST_NGINX_SERVER_ROOT/logs/nginx.pid")
 hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status"; }
