@@ -73,6 +73,7 @@ typedef struct {
     ngx_ssl_t                       *upstream_ssl;
     ngx_str_t                        upstream_ssl_ca;
     ngx_str_t                        upstream_ssl_name;
+    ngx_uint_t                       upstream_scram_max_iterations;
 
     ngx_msec_t                       connect_timeout;
     ngx_msec_t                       startup_timeout;

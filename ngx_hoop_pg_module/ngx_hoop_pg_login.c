@@ -386,11 +386,12 @@ static ngx_int_t
 ngx_hoop_pg_login_auth(ngx_stream_session_t *s, ngx_hoop_pg_ctx_t *ctx,
     ngx_hoop_pg_msg_t *msg)
 {
-    uint32_t              code;
-    ngx_str_t             in, out;
-    ngx_connection_t     *c;
-    ngx_hoop_pg_role_t   *role;
-    ngx_hoop_pg_scram_t  *scram;
+    uint32_t                 code;
+    ngx_str_t                in, out;
+    ngx_connection_t        *c;
+    ngx_hoop_pg_role_t      *role;
+    ngx_hoop_pg_scram_t     *scram;
+    ngx_hoop_pg_srv_conf_t  *pscf;
 
     c = s->connection;
     role = ctx->role;
@@ -458,6 +459,9 @@ ngx_hoop_pg_login_auth(ngx_stream_session_t *s, ngx_hoop_pg_ctx_t *ctx,
 
         in.data = msg->body + 4;
         in.len = msg->len - 4;
+
+        pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
+        scram->max_iterations = pscf->upstream_scram_max_iterations;
 
         if (ngx_hoop_pg_scram_client_final(c->pool, scram, &role->password,
                                            &role->scram, &in, &out, c->log)

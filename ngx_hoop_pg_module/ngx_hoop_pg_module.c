@@ -74,6 +74,13 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       offsetof(ngx_hoop_pg_srv_conf_t, plaintext_login),
       NULL },
 
+    { ngx_string("hoop_pg_upstream_scram_max_iterations"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, upstream_scram_max_iterations),
+      NULL },
+
     { ngx_string("hoop_pg_max_token_size"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_size_slot,
@@ -563,6 +570,7 @@ ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf)
 
     conf->plaintext_login = NGX_CONF_UNSET;
     conf->max_password_size = NGX_CONF_UNSET_SIZE;
+    conf->upstream_scram_max_iterations = NGX_CONF_UNSET_UINT;
     conf->max_message_size = NGX_CONF_UNSET_SIZE;
     conf->max_statement_size = NGX_CONF_UNSET_SIZE;
     conf->audit = NGX_CONF_UNSET;
@@ -596,6 +604,16 @@ ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->plaintext_login, prev->plaintext_login, 0);
     ngx_conf_merge_size_value(conf->max_password_size,
                               prev->max_password_size, 65536);
+    ngx_conf_merge_uint_value(conf->upstream_scram_max_iterations,
+                              prev->upstream_scram_max_iterations,
+                              NGX_HOOP_PG_SCRAM_MAX_ITER);
+
+    if (conf->upstream_scram_max_iterations == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "hoop_pg_upstream_scram_max_iterations must be "
+                           "at least 1");
+        return NGX_CONF_ERROR;
+    }
     ngx_conf_merge_size_value(conf->max_message_size,
                               prev->max_message_size, 256 * 1024 * 1024);
     ngx_conf_merge_size_value(conf->max_statement_size,

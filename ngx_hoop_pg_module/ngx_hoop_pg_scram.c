@@ -17,7 +17,6 @@
 
 #define NGX_HOOP_PG_SCRAM_NONCE_RAW     18      /* -> 24 base64 chars */
 #define NGX_HOOP_PG_SCRAM_MAX_NONCE     256
-#define NGX_HOOP_PG_SCRAM_MAX_ITER      10000000
 
 
 static ngx_int_t ngx_hoop_pg_scram_attr(u_char **p, u_char *end, u_char name,
@@ -127,9 +126,25 @@ ngx_hoop_pg_scram_client_final(ngx_pool_t *pool, ngx_hoop_pg_scram_t *scram,
 
     iterations = ngx_atoi(iter.data, iter.len);
 
-    if (iterations < 1 || iterations > NGX_HOOP_PG_SCRAM_MAX_ITER) {
+    if (iterations < 1) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
                       "hoop pg: SCRAM iteration count invalid");
+        return NGX_ERROR;
+    }
+
+    /*
+     * PBKDF2 runs in the worker: a server asking for millions of rounds
+     * would stall every session of the worker for seconds per login
+     */
+
+    if ((ngx_uint_t) iterations > (scram->max_iterations
+                                   ? scram->max_iterations
+                                   : NGX_HOOP_PG_SCRAM_MAX_ITER))
+    {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "hoop pg: the server asks for %i SCRAM iterations, "
+                      "over hoop_pg_upstream_scram_max_iterations",
+                      iterations);
         return NGX_ERROR;
     }
 

@@ -16,7 +16,12 @@
 #define NGX_HOOP_PG_SCRAM_KEY_LEN   32      /* SHA-256 */
 
 
+/* the default bound of a server's iteration count (PostgreSQL uses 4096) */
+#define NGX_HOOP_PG_SCRAM_MAX_ITER  100000
+
+
 typedef struct {
+    ngx_uint_t  max_iterations;             /* 0: the default above */
     ngx_str_t   client_first_bare;          /* "n=,r=<nonce>" */
     ngx_str_t   auth_message;
     u_char      server_signature[NGX_HOOP_PG_SCRAM_KEY_LEN];

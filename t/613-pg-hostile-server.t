@@ -211,6 +211,23 @@ hoop pg: SCRAM iteration count invalid
 
 
 
+=== TEST 5: an iteration count past hoop_pg_upstream_scram_max_iterations (default 100000) is refused before any PBKDF2 work: ten million rounds would stall the worker for seconds
+--- fault
+out(hostile(sub { sasl_continue("r=$_[0]abc,s=QSXCR+Q6sek8bf92,i=100001") }));
+out(hostile(sub { sasl_continue("r=$_[0]abc,s=QSXCR+Q6sek8bf92,i=10000000") }));
+out(still_serving());
+--- fault_output
+ErrorResponse S=FATAL C=08004 M="the gateway could not log in to the database server" | EOF
+ErrorResponse S=FATAL C=08004 M="the gateway could not log in to the database server" | EOF
+DataRow 7 | CommandComplete "SELECT 1"
+--- error_log
+hoop pg: the server asks for 100001 SCRAM iterations, over hoop_pg_upstream_scram_max_iterations
+hoop pg: the server asks for 10000000 SCRAM iterations, over hoop_pg_upstream_scram_max_iterations
+--- no_error_log
+SCRAM PBKDF2, 100001 iterations
+
+
+
 === TEST 5: a valid server-first, then a server signature that is not the server's (a server that does not know the password)
 --- fault
 out(hostile(sub { sasl_continue("r=$_[0]abc,s=QSXCR+Q6sek8bf92,i=4096") },
