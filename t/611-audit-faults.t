@@ -184,8 +184,8 @@ out("statement events (distinct) = transactions: ",
     $stmts == $n ? 'yes' : "no ($stmts events, $n transactions)");
 out("statement texts: ", join ' | ', sort keys %text);
 # pgbench opens one connection of its own before its 4 clients
-out("sessions: auth.ok=$type{'auth.ok'} session.close=$type{'session.close'}");
-out("other events: ", join(',', grep { !/^(auth\.ok|session\.close|statement)$/ }
+out("sessions: auth.ok=$type{'auth.ok'} session.open=$type{'session.open'} session.close=$type{'session.close'}");
+out("other events: ", join(',', grep { !/^(auth\.ok|session\.open|session\.close|statement)$/ }
                                 sort keys %type) || 'none');
 out("dropped: $s->{dropped}");
 redis()->del($ENV{TEST_NGINX_AUDIT_STREAM});
@@ -195,7 +195,7 @@ failed transactions: 0
 some events went through the spool: yes
 statement events (distinct) = transactions: yes
 statement texts: SELECT $1 AS n611;
-sessions: auth.ok=5 session.close=5
+sessions: auth.ok=5 session.open=5 session.close=5
 other events: none
 dropped: 0
 --- error_log
