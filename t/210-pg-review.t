@@ -690,6 +690,8 @@ perl -I$HOOP_KIT_DIR -It/lib -MPgReviewTest -MFile::Temp=tempdir -MRedis -e '
     # whatever happens below, it does not outlive the test
     END { system("sh", "-c", "kill \$(cat $dir/redis.pid 2>/dev/null) 2>/dev/null") if $dir }
     wait_until(sub { my %n = $own->pubsub_numsub("hoop:review:decided"); $n{"hoop:review:decided"} }, "the review store to subscribe");
+    # and its command connection and the audit trail: with ours, four
+    wait_until(sub { my @c = split /\n/, $own->client_list; @c >= 4 }, "the three Redis connections of the worker");
     my $p = psql_start("alice", "writer", "SELECT name FROM people WHERE id = 1;\nSELECT 16;\n");
     my $id = psql_notice($p);
     eval { $own->shutdown("nosave") };
