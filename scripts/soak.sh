@@ -9,8 +9,9 @@
 # Features on: TLS from the client (sslmode=require), token login (a JWT
 # as the password, ES256 against a JWKS file), a statement policy
 # (hoop_pg_deny), audit events to Redis with a spool, upstream SCRAM with
-# the vaulted password.  Masking: put directives in SOAK_EXTRA_CONF (they
-# go into the gateway's server {} block) once the pg masking lands.
+# the vaulted password, result masking (hoop_pg_mask: column rules and
+# detectors over every text column).  SOAK_EXTRA_CONF adds directives to the
+# gateway's server {} block.
 #
 # Load: pgbench -S (extended protocol, 4 clients), a custom script
 # (simple protocol, 2 clients), and a loop of short psql sessions (a new
@@ -102,7 +103,10 @@ stream {
                           database=hoop_test groups=sre;
         hoop_pg_deny statement=drop,truncate "message=no DDL in the soak";
         hoop_audit on;
-        ${SOAK_EXTRA_CONF:-# SOAK_EXTRA_CONF: masking directives go here}
+        hoop_pg_mask column=public.people.email with=partial name=emails;
+        hoop_pg_mask column=card,ssn name=numbers;
+        hoop_pg_mask detect=email,credit_card,ssn,phone,iban name=text;
+        ${SOAK_EXTRA_CONF:-}
     }
 }
 http {
@@ -134,6 +138,7 @@ cat > "$W/mixed.sql" <<'EOF'
 \set aid random(1, 100000)
 SELECT abalance FROM pgbench_accounts WHERE aid = :aid;
 SELECT count(*) FROM pgbench_tellers;
+SELECT name, email AS e, card, notes FROM people WHERE id <= 3;
 EOF
 
 export PGPASSWORD=$TOKEN PGSSLMODE=require
@@ -188,6 +193,9 @@ RSS_WARM=${RSS_WARM:-$RSS_LAST}
 tx1=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$W/pgbench-s.log")
 tx2=$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' "$W/pgbench-mixed.log")
 status=$(curl -s "http://127.0.0.1:$HTTP/status")
+# masking was on all along: an email column comes back partial ("a***@...")
+masked_email=$("$PGBIN/psql" -X -At "${CONN[@]}" -d hoop_test \
+               -c "SELECT email FROM people ORDER BY id LIMIT 1" 2>&1 || true)
 dropped=$(printf '%s' "$status" | perl -MJSON::PP -e 'print decode_json(<STDIN>)->{dropped}')
 
 fail=0
@@ -207,6 +215,10 @@ else
 fi
 [ "$FD1" = "$FD0" ] || { say "FAIL: descriptors $FD0 before, $FD1 after"; fail=1; }
 [ "${dropped:-x}" = 0 ] || { say "FAIL: audit events dropped: $dropped"; fail=1; }
+case $masked_email in
+    ?'***@'*) echo "soak: masking on: people.email reads \"$masked_email\"" ;;
+    *) say "FAIL: people.email not masked: $masked_email"; fail=1 ;;
+esac
 if grep -E '\[(alert|crit|emerg)\]' "$W/logs/error.log" >&2; then
     say "FAIL: alerts in the error log"; fail=1
 fi
