@@ -88,6 +88,7 @@ typedef struct {
                                                        ngx_hoop_pg_mask.c */
 
     ngx_flag_t                       audit;         /* hoop_audit */
+    ngx_flag_t                       audit_required;
     ngx_uint_t                       audit_text;    /* hoop_pg_audit_text */
 } ngx_hoop_pg_srv_conf_t;
 
@@ -246,6 +247,7 @@ void ngx_hoop_pg_audit_statement_as(ngx_stream_session_t *s, u_char *msg,
     u_char *sql, size_t len, ngx_str_t *rule, const char *decision,
     ngx_str_t *review, ngx_pool_t *pool);
 void ngx_hoop_pg_audit_close(ngx_stream_session_t *s);
+ngx_int_t ngx_hoop_pg_audit_admit(ngx_stream_session_t *s);
 void ngx_hoop_pg_audit_unanswered(ngx_stream_session_t *s);
 ngx_uint_t ngx_hoop_pg_audit_client_whole(ngx_stream_session_t *s,
     u_char type, size_t len);

@@ -32,6 +32,37 @@ ngx_hoop_pg_audit_enabled(ngx_stream_session_t *s)
 }
 
 
+/*
+ * hoop_audit_required: a session that could not be recorded does not start
+ * (Redis unreachable or behind, and the spool full, failing or not set).
+ */
+
+ngx_int_t
+ngx_hoop_pg_audit_admit(ngx_stream_session_t *s)
+{
+    ngx_hoop_pg_srv_conf_t  *pscf;
+
+    pscf = ngx_stream_get_module_srv_conf(s, ngx_hoop_pg_module);
+
+    if (!pscf->audit || !pscf->audit_required) {
+        return NGX_OK;
+    }
+
+    if (ngx_hoop_audit_available != NULL
+        && ngx_hoop_audit_available() == NGX_OK)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, s->connection->log, 0,
+                  "hoop pg: session refused by hoop_audit_required: the "
+                  "audit trail can record nothing now (Redis unreachable "
+                  "and the spool full, failing or not set)");
+
+    return NGX_DECLINED;
+}
+
+
 void
 ngx_hoop_pg_audit_auth(ngx_stream_session_t *s, ngx_uint_t ok,
     const char *reason)

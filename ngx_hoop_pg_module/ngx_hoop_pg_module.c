@@ -193,6 +193,13 @@ static ngx_command_t  ngx_hoop_pg_commands[] = {
       offsetof(ngx_hoop_pg_srv_conf_t, audit),
       NULL },
 
+    { ngx_string("hoop_audit_required"),
+      NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_STREAM_SRV_CONF_OFFSET,
+      offsetof(ngx_hoop_pg_srv_conf_t, audit_required),
+      NULL },
+
     { ngx_string("hoop_pg_audit_text"),
       NGX_STREAM_MAIN_CONF|NGX_STREAM_SRV_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_enum_slot,
@@ -574,6 +581,7 @@ ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf)
     conf->max_message_size = NGX_CONF_UNSET_SIZE;
     conf->max_statement_size = NGX_CONF_UNSET_SIZE;
     conf->audit = NGX_CONF_UNSET;
+    conf->audit_required = NGX_CONF_UNSET;
     conf->audit_text = NGX_CONF_UNSET_UINT;
     conf->upstream_ssl_mode = NGX_CONF_UNSET_UINT;
 
@@ -619,6 +627,7 @@ ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->max_statement_size,
                               prev->max_statement_size, 1024 * 1024);
     ngx_conf_merge_value(conf->audit, prev->audit, 0);
+    ngx_conf_merge_value(conf->audit_required, prev->audit_required, 0);
     ngx_conf_merge_uint_value(conf->audit_text, prev->audit_text,
                               NGX_HOOP_PG_AUDIT_TEXT_NORMALIZED);
 

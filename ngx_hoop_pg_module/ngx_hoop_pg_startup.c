@@ -127,6 +127,14 @@ ngx_hoop_pg_startup_read(ngx_event_t *ev)
         return;
     }
 
+    if (ngx_hoop_pg_audit_admit(s) != NGX_OK) {
+        ngx_hoop_pg_fatal(s, "57P03",
+                          "the audit trail cannot record new sessions now; "
+                          "try again later",
+                          NGX_STREAM_SERVICE_UNAVAILABLE);
+        return;
+    }
+
     if (ctx->params != NULL && pscf->oidc != NULL) {
         /* the packet is ours; the rest of client_buf is not */
         b->pos += ctx->startup.len;

@@ -29,6 +29,7 @@
 #pragma weak ngx_hoop_vault_resolve
 #pragma weak ngx_hoop_audit_module
 #pragma weak ngx_hoop_audit_event
+#pragma weak ngx_hoop_audit_available
 #pragma weak ngx_hoop_review_request
 #pragma weak ngx_hoop_review_gate
 #pragma weak ngx_hoop_review_withdraw

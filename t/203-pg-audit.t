@@ -381,3 +381,60 @@ login
 passthrough
 role
 app_trust
+
+
+
+=== TEST 9: hoop_audit_required: when Redis is unreachable and no spool is set, new sessions are refused (57P03) and say why; without it the session runs (its events are lost and counted)
+Nothing listens on 127.0.0.1:1, so every connect to "Redis" is refused at
+once; until the worker's first attempt has failed the audit is "connecting"
+(events would queue), hence the retries.
+--- main_config
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+hoop_redis 127.0.0.1:1;
+
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role writer user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+        hoop_audit on;
+        hoop_audit_required on;
+    }
+
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT2;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role writer user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+        hoop_audit on;
+    }
+}
+--- client
+for i in $(seq 50); do
+    out=$(perl $HOOP_PG_SEND $TEST_NGINX_PG_GW_PORT <<'MSG'
+StartupMessage user=writer database=hoop_test
+PasswordMessage "$TOKEN_SRE"
+MSG
+)
+    case $out in *57P03*) break ;; esac
+    sleep 0.1
+done
+echo "$out"
+PGPASSWORD=$TOKEN_SRE psql -X -At \
+    "host=127.0.0.1 port=$TEST_NGINX_PG_GW_PORT2 user=writer dbname=hoop_test sslmode=disable" \
+    -c "SELECT 'ran without hoop_audit_required'"
+--- client_exit: 0
+--- client_output
+ErrorResponse S=FATAL C=57P03 M="the audit trail cannot record new sessions now; try again later"
+ran without hoop_audit_required
+--- error_log
+hoop pg: session refused by hoop_audit_required
