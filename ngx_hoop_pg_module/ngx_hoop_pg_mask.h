@@ -201,4 +201,33 @@ size_t ngx_hoop_pg_mask_notification(ngx_stream_session_t *s,
     size_t len);
 
 
+
+#define ngx_hoop_pg_mask_get_i16(p)                                          \
+    ((int16_t) (((uint16_t) (p)[0] << 8) | (uint16_t) (p)[1]))
+
+
+/* ngx_hoop_pg_mask.c */
+ngx_hoop_pg_mask_item_t *ngx_hoop_pg_mask_push(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms, u_char kind);
+ngx_hoop_pg_mask_item_t *ngx_hoop_pg_mask_head(ngx_hoop_pg_mask_t *ms);
+
+/* ngx_hoop_pg_mask_catalog.c */
+ngx_int_t ngx_hoop_pg_mask_fetch(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms);
+ngx_int_t ngx_hoop_pg_mask_catalog_row(ngx_hoop_pg_mask_t *ms,
+    u_char *msg, size_t len);
+void ngx_hoop_pg_mask_catalog_done(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms);
+ngx_int_t ngx_hoop_pg_mask_cache_get(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms);
+void ngx_hoop_pg_mask_cache_put(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms);
+void ngx_hoop_pg_mask_stale(ngx_hoop_pg_mask_t *ms);
+void ngx_hoop_pg_mask_cache_unref(ngx_hoop_pg_mask_cached_t *c);
+
+/* ngx_hoop_pg_mask_copy.c */
+ngx_int_t ngx_hoop_pg_mask_copy_start(ngx_stream_session_t *s,
+    ngx_hoop_pg_mask_t *ms, u_char *msg, size_t len);
+
+
 #endif /* _NGX_HOOP_PG_MASK_H_INCLUDED_ */
