@@ -210,6 +210,23 @@ size_t ngx_hoop_pg_mask_notification(ngx_stream_session_t *s,
 ngx_hoop_pg_mask_item_t *ngx_hoop_pg_mask_push(ngx_stream_session_t *s,
     ngx_hoop_pg_mask_t *ms, u_char kind);
 ngx_hoop_pg_mask_item_t *ngx_hoop_pg_mask_head(ngx_hoop_pg_mask_t *ms);
+u_char *ngx_hoop_pg_mask_cstr(u_char *p, u_char *end, ngx_str_t *out);
+
+/* ngx_hoop_pg_mask_stmt.c */
+ngx_hoop_pg_mask_named_t *ngx_hoop_pg_mask_find(ngx_queue_t *list,
+    ngx_str_t *name);
+ngx_hoop_pg_mask_named_t *ngx_hoop_pg_mask_named(
+    ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms, ngx_uint_t portal,
+    ngx_str_t *name, ngx_str_t *stmt);
+void ngx_hoop_pg_mask_forget(ngx_hoop_pg_mask_t *ms,
+    ngx_uint_t portal, ngx_hoop_pg_mask_named_t *n);
+void ngx_hoop_pg_mask_unref(ngx_hoop_pg_mask_desc_t *d);
+ngx_hoop_pg_mask_desc_t *ngx_hoop_pg_mask_describe(
+    ngx_stream_session_t *s, ngx_hoop_pg_mask_t *ms, u_char *msg,
+    size_t len);
+void ngx_hoop_pg_mask_result(ngx_hoop_pg_mask_t *ms,
+    ngx_hoop_pg_mask_desc_t *d, int16_t *formats, ngx_uint_t nformats);
+void ngx_hoop_pg_mask_result_end(ngx_hoop_pg_mask_t *ms);
 
 /* ngx_hoop_pg_mask_catalog.c */
 ngx_int_t ngx_hoop_pg_mask_fetch(ngx_stream_session_t *s,
