@@ -9,6 +9,7 @@ use lib 't/lib';
 use HoopToken;
 use Digest::SHA qw(sha256_hex);
 use IO::Socket::INET;
+use POSIX ();
 use JSON::PP ();
 
 our ($kit, $FULL, $JWKS_TEXT);
@@ -20,6 +21,50 @@ BEGIN {
     $ENV{TEST_NGINX_HOOP_ISS} = $kit->issuer;
 
     $JWKS_TEXT = $kit->jwks;
+}
+
+# A JWKS endpoint that answers after a delay, listening before any nginx of
+# this file starts: a worker begins its first fetch as it starts, before a
+# block's tcp_listen mock would be up.
+our $SLOW_JWKS_PID;
+
+BEGIN {
+    my $listener = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
+                                         LocalPort => 0, Proto => 'tcp',
+                                         Listen => 16, ReuseAddr => 1)
+        or die "slow JWKS listener: $!\n";
+
+    $ENV{TEST_NGINX_SLOW_JWKS_PORT} = $listener->sockport;
+
+    my $pid = fork // die "fork: $!\n";
+
+    if ($pid == 0) {
+        while (my $client = $listener->accept) {
+            my $req = '';
+            while ($req !~ /\r\n\r\n/) {
+                sysread($client, $req, 4096, length $req) or last;
+            }
+            sleep 2;
+            print {$client} "HTTP/1.1 200 OK\r\n"
+                . "Content-Type: application/json\r\n"
+                . "Content-Length: " . length($JWKS_TEXT) . "\r\n"
+                . "Connection: close\r\n\r\n$JWKS_TEXT";
+            close $client;
+        }
+        POSIX::_exit(0);
+    }
+
+    $SLOW_JWKS_PID = $pid;
+    close $listener;
+}
+
+END {
+    local $?;               # the child's status is not the file's
+
+    if ($SLOW_JWKS_PID) {
+        kill TERM => $SLOW_JWKS_PID;
+        waitpid $SLOW_JWKS_PID, 0;
+    }
 }
 
 use Test::Nginx::Socket 'no_plan';
@@ -579,14 +624,9 @@ qr/\[error\] .*hoop auth: cannot verify tokens for "broken": .*(refused|failed)/
 === TEST 30: a request waits while the first JWKS fetch runs
 --- main_config
 hoop_oidc slow issuer=$TEST_NGINX_HOOP_ISS audience=hoop
-               jwks=http://127.0.0.1:$TEST_NGINX_RAND_PORT_2/jwks
+               jwks=http://127.0.0.1:$TEST_NGINX_SLOW_JWKS_PORT/jwks
                fetch_timeout=5s;
 --- http_config
---- tcp_listen: $TEST_NGINX_RAND_PORT_2
---- tcp_reply_delay: 300ms
---- tcp_reply eval
-"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-. length($::JWKS_TEXT) . "\r\nConnection: close\r\n\r\n$::JWKS_TEXT"
 --- config
 location = /t {
     hoop_auth oidc=slow;
