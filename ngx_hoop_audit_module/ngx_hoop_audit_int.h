@@ -152,6 +152,7 @@ struct ngx_hoop_audit_ship_s {
     u_char                      id[16];     /* hex, random per worker */
     ngx_msec_t                  started;    /* epoch ms: spool file names */
     ngx_str_t                   gateway;    /* hostname */
+    ngx_msec_t                  sessions_swept; /* hoop:sessions, last */
 
     ngx_event_t                 tick;
     ngx_uint_t                  ticks;

@@ -434,7 +434,8 @@ ngx_hoop_audit_send(ngx_hoop_audit_ship_t *ship, u_char *payload, size_t len,
 
     if (acf->sessions) {
         ngx_hoop_review_index_session(ship->redis, &argv[argc],
-                                      &argvlen[argc], n, payload, len);
+                                      &argvlen[argc], n, payload, len,
+                                      &ship->sessions_swept);
     }
 
     return NGX_OK;

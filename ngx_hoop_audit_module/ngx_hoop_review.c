@@ -1295,7 +1295,8 @@ ngx_hoop_review_index_reply(ngx_hoop_redis_t *rd, redisReply *reply,
 
 void
 ngx_hoop_review_index_session(ngx_hoop_redis_t *rd, const char **argv,
-    size_t *argvlen, ngx_uint_t n, u_char *payload, size_t len)
+    size_t *argvlen, ngx_uint_t n, u_char *payload, size_t len,
+    ngx_msec_t *swept)
 {
     u_char       key[sizeof(NGX_HOOP_SESSION_KEY) + 128];
     u_char       keep[NGX_INT64_LEN + 2];
@@ -1372,10 +1373,20 @@ ngx_hoop_review_index_session(ngx_hoop_redis_t *rd, const char **argv,
                                       ngx_hoop_review_index_reply, NULL);
     }
 
-    /* now and then, forget sessions whose lists have expired */
+    /*
+     * Forget sessions whose lists have expired: with a session's own
+     * events, at most once a minute per worker.
+     */
 
-    if (ngx_random() % 1024 == 0) {
+    if (bounds
+        && (*swept == 0
+            || ngx_current_msec - *swept >= NGX_HOOP_SESSIONS_SWEEP))
+    {
+        *swept = ngx_current_msec;
+
         v[0] = "ZREMRANGEBYSCORE"; a[0] = 16;
+        v[1] = NGX_HOOP_SESSIONS_INDEX;
+        a[1] = sizeof(NGX_HOOP_SESSIONS_INDEX) - 1;
         v[2] = "-inf"; a[2] = 4;
         v[3] = (const char *) keep;
         a[3] = ngx_sprintf(keep, "(%M",

@@ -40,6 +40,7 @@
 #define NGX_HOOP_SESSION_MAX_EVENTS  100000
 #define NGX_HOOP_SESSION_TTL         "604800"
 #define NGX_HOOP_SESSION_TTL_SEC     604800
+#define NGX_HOOP_SESSIONS_SWEEP      60000   /* ms between index sweeps */
 
 
 /* Lua scripts (ngx_hoop_review_lua.c), run with EVAL */
@@ -69,7 +70,8 @@ ngx_uint_t ngx_hoop_review_valid_id(ngx_str_t *id);
 
 /* with the XADD of an event carrying "session_id": the session's copy */
 void ngx_hoop_review_index_session(ngx_hoop_redis_t *rd, const char **argv,
-    size_t *argvlen, ngx_uint_t n, u_char *payload, size_t len);
+    size_t *argvlen, ngx_uint_t n, u_char *payload, size_t len,
+    ngx_msec_t *swept);
 
 
 #endif /* _NGX_HOOP_REVIEW_INT_H_INCLUDED_ */

@@ -264,6 +264,11 @@ ready();
 clean_reviews();
 redis()->del('hoop:t420:4');
 
+# a session whose list expired long ago (8 days, lists live 7): its entry in
+# the index is swept away by the gateway's first session event
+redis()->zadd('hoop:sessions', int(time * 1000) - 8 * 86400 * 1000,
+              'expired-session');
+
 sub psql {
     local $ENV{PGPASSWORD} = $ENV{TEST_NGINX_SRE_TOKEN};
     system('psql', '-X', '-At', '-q',
@@ -292,6 +297,9 @@ out("sessions: $l->[0] " . scalar(@s) . ", events " . join ' ',
     map { $_->{events} } @s);
 out("newest first: " . ($s[0]{last_event} >= $s[1]{last_event}
                         ? "yes" : "no"));
+out("expired session in the index: "
+    . (defined redis()->zscore('hoop:sessions', 'expired-session')
+       ? "yes" : "no"));
 
 my $p = api('bob', "/sessions/$s[1]{session_id}/events");
 out("events: $p->[0] total=$p->[1]{total} next_cursor="
@@ -319,6 +327,7 @@ out("unknown session: $none->[0] $none->[1]{error}");
 --- review_output
 sessions: 200 2, events 4 7
 newest first: yes
+expired session in the index: no
 events: 200 total=7 next_cursor=null
 type=auth.ok statement=- decision=- rows=- error=-
 type=session.open statement=- decision=- rows=- error=-
