@@ -281,6 +281,82 @@ ngx_atoi(u_char *line, size_t n)
 }
 
 
+/*
+ * Durations in configuration ("30s", "1m30s", "500ms"): a plain number with
+ * one unit after it, or several; as ms, or seconds when is_sec.
+ */
+
+ngx_int_t
+ngx_parse_time(ngx_str_t *line, ngx_uint_t is_sec)
+{
+    u_char      *p, *last;
+    ngx_int_t    value, total, scale;
+    ngx_uint_t   digits;
+
+    p = line->data;
+    last = p + line->len;
+    total = 0;
+
+    if (p == last) {
+        return NGX_ERROR;
+    }
+
+    while (p < last) {
+        value = 0;
+        digits = 0;
+
+        while (p < last && *p >= '0' && *p <= '9') {
+            if (value > NGX_MAX_INT_T_VALUE / 10 - 10) {
+                return NGX_ERROR;
+            }
+
+            value = value * 10 + (*p++ - '0');
+            digits++;
+        }
+
+        if (digits == 0) {
+            return NGX_ERROR;
+        }
+
+        if (p == last) {
+            scale = is_sec ? 1 : 1000;      /* no unit: seconds */
+
+        } else if (last - p >= 2 && p[0] == 'm' && p[1] == 's') {
+            if (is_sec) {
+                return NGX_ERROR;
+            }
+
+            scale = 1;
+            p += 2;
+
+        } else {
+            switch (*p++) {
+            case 's': scale = 1; break;
+            case 'm': scale = 60; break;
+            case 'h': scale = 3600; break;
+            case 'd': scale = 86400; break;
+            case 'w': scale = 604800; break;
+            case 'M': scale = 2592000; break;
+            case 'y': scale = 31536000; break;
+            default: return NGX_ERROR;
+            }
+
+            if (!is_sec) {
+                scale *= 1000;
+            }
+        }
+
+        if (value > (NGX_MAX_INT_T_VALUE - total) / scale) {
+            return NGX_ERROR;
+        }
+
+        total += value * scale;
+    }
+
+    return total;
+}
+
+
 u_char *
 ngx_hex_dump(u_char *dst, u_char *src, size_t len)
 {

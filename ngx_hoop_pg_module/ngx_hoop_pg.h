@@ -28,10 +28,18 @@
 #define NGX_HOOP_PG_UPSTREAM_SSL_VERIFY_FULL  3
 
 
+#ifndef NGX_HOOP_PG_TEXT_CACHE_T
+#define NGX_HOOP_PG_TEXT_CACHE_T
+typedef struct ngx_hoop_pg_text_cache_s  ngx_hoop_pg_text_cache_t;
+#endif
+
 typedef struct {
     ngx_shm_zone_t                  *cancel_zone;
     size_t                           cancel_zone_size;
     ngx_flag_t                       cancel_needed;
+
+    /* normalized statement texts, per worker, on first use */
+    ngx_hoop_pg_text_cache_t        *audit_text_cache;
 } ngx_hoop_pg_main_conf_t;
 
 

@@ -15,6 +15,7 @@
 #include <pg_query.h>
 #include "ngx_hoop_pg.h"
 #include "ngx_hoop_pg_audit.h"
+#include "ngx_hoop_pg_text_cache.h"
 
 
 static ngx_str_t  ngx_hoop_pg_audit_login_token = ngx_string("token");
@@ -301,12 +302,28 @@ ngx_hoop_pg_audit_send(ngx_stream_session_t *s, const char *type,
 }
 
 
+/*
+ * Normalized texts are cached per worker under the statement's number key,
+ * so "... WHERE aid = 12345" and "... WHERE aid = 678" are parsed once;
+ * an entry is shared that way only when the normalized text kept no number
+ * (a type modifier such as varchar(10) is kept, and differs).
+ */
+
+#define NGX_HOOP_PG_AUDIT_TEXT_CACHE_ENTRIES  1024
+#define NGX_HOOP_PG_AUDIT_TEXT_CACHE_BYTES    (2 * 1024 * 1024)
+#define NGX_HOOP_PG_AUDIT_TEXT_CACHE_MAX_KEY  (8 * 1024)
+
 void
 ngx_hoop_pg_audit_text(u_char *sql, size_t len, ngx_uint_t mode,
     ngx_pool_t *pool, ngx_str_t *text)
 {
-    u_char                  *copy;
-    PgQueryNormalizeResult   norm;
+    u_char                   *copy, *cached;
+    size_t                    cached_len;
+    uint32_t                  hash;
+    ngx_str_t                 key;
+    ngx_int_t                 by_number;
+    ngx_hoop_pg_main_conf_t  *pmcf;
+    PgQueryNormalizeResult    norm;
 
     ngx_str_null(text);
 
@@ -318,6 +335,43 @@ ngx_hoop_pg_audit_text(u_char *sql, size_t len, ngx_uint_t mode,
         text->data = sql;
         text->len = len;
         return;
+    }
+
+    pmcf = ngx_stream_cycle_get_module_main_conf(ngx_cycle,
+                                                 ngx_hoop_pg_module);
+
+    if (pmcf->audit_text_cache == NULL) {
+        pmcf->audit_text_cache = ngx_hoop_pg_text_cache_create(
+                                     NGX_HOOP_PG_AUDIT_TEXT_CACHE_ENTRIES,
+                                     NGX_HOOP_PG_AUDIT_TEXT_CACHE_BYTES,
+                                     NGX_HOOP_PG_AUDIT_TEXT_CACHE_MAX_KEY,
+                                     pool->log);
+    }
+
+    key.data = sql;
+    key.len = len;
+    by_number = ngx_hoop_pg_number_key(&key, pool);
+    hash = 0;
+
+    if (pmcf->audit_text_cache) {
+        cached = ngx_hoop_pg_text_cache_get(pmcf->audit_text_cache, NULL,
+                                            &key, &hash, &cached_len);
+        if (cached) {
+            ngx_log_debug2(NGX_LOG_DEBUG_STREAM, pool->log, 0,
+                           "hoop pg audit: normalized text from the cache "
+                           "(%s key, %uz bytes)",
+                           by_number == NGX_OK ? "number" : "exact",
+                           cached_len);
+
+            text->data = cached_len ? ngx_pnalloc(pool, cached_len) : NULL;
+
+            if (text->data) {
+                text->len = cached_len;
+                ngx_memcpy(text->data, cached, cached_len);
+            }
+
+            return;
+        }
     }
 
     copy = ngx_pnalloc(pool, len + 1);
@@ -343,4 +397,15 @@ ngx_hoop_pg_audit_text(u_char *sql, size_t len, ngx_uint_t mode,
     }
 
     pg_query_free_normalize_result(norm);
+
+    /* what did not parse is not kept: it goes through the parser again */
+
+    if (pmcf->audit_text_cache
+        && text->len
+        && (by_number != NGX_OK
+            || !ngx_hoop_pg_numbers_left(text->data, text->len)))
+    {
+        ngx_hoop_pg_text_cache_put(pmcf->audit_text_cache, hash, NULL, &key,
+                                   text->data, text->len, pool->log);
+    }
 }

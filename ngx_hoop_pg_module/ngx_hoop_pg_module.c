@@ -10,12 +10,14 @@
 #include <ngx_stream.h>
 #include "ngx_hoop_pg.h"
 #include "ngx_hoop_pg_proto.h"
+#include "ngx_hoop_pg_text_cache.h"
 #include <openssl/rand.h>
 
 
 static void ngx_hoop_pg_handler(ngx_stream_session_t *s);
 static ngx_int_t ngx_hoop_pg_postconfiguration(ngx_conf_t *cf);
 static void *ngx_hoop_pg_create_main_conf(ngx_conf_t *cf);
+static void ngx_hoop_pg_main_conf_cleanup(void *data);
 static char *ngx_hoop_pg_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_hoop_pg_create_srv_conf(ngx_conf_t *cf);
 static char *ngx_hoop_pg_merge_srv_conf(ngx_conf_t *cf, void *parent,
@@ -510,6 +512,7 @@ ngx_hoop_pg_fatal(ngx_stream_session_t *s, const char *sqlstate,
 static void *
 ngx_hoop_pg_create_main_conf(ngx_conf_t *cf)
 {
+    ngx_pool_cleanup_t       *cln;
     ngx_hoop_pg_main_conf_t  *pmcf;
 
     pmcf = ngx_pcalloc(cf->pool, sizeof(ngx_hoop_pg_main_conf_t));
@@ -519,7 +522,29 @@ ngx_hoop_pg_create_main_conf(ngx_conf_t *cf)
 
     pmcf->cancel_zone_size = NGX_CONF_UNSET_SIZE;
 
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_hoop_pg_main_conf_cleanup;
+    cln->data = pmcf;
+
     return pmcf;
+}
+
+
+/* the configuration goes away (reload, exit): so do the worker's caches */
+
+static void
+ngx_hoop_pg_main_conf_cleanup(void *data)
+{
+    ngx_hoop_pg_main_conf_t  *pmcf = data;
+
+    if (pmcf->audit_text_cache) {
+        ngx_hoop_pg_text_cache_destroy(pmcf->audit_text_cache);
+        pmcf->audit_text_cache = NULL;
+    }
 }
 
 

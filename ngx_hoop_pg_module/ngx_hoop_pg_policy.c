@@ -4,7 +4,7 @@
  * hoop_pg_allow directives, their inheritance, and the two checks the relay
  * calls (a statement text; a FunctionCall message).  Statements are judged
  * by ngx_hoop_pg_policy_walk.c on libpg_query's parse tree; decisions are
- * cached per worker by ngx_hoop_pg_policy_cache.c.
+ * cached per worker (ngx_hoop_pg_text_cache.c).
  */
 
 
@@ -35,8 +35,6 @@ static ngx_int_t ngx_hoop_pg_policy_kinds(ngx_conf_t *cf, ngx_str_t *list,
 static ngx_array_t *ngx_hoop_pg_policy_names(ngx_conf_t *cf,
     ngx_str_t *list);
 static ngx_str_t *ngx_hoop_pg_policy_who(ngx_hoop_pg_policy_session_t *ps,
-    ngx_pool_t *pool);
-static ngx_int_t ngx_hoop_pg_policy_number_key(ngx_str_t *key,
     ngx_pool_t *pool);
 static ngx_array_t *ngx_hoop_pg_policy_roles(ngx_conf_t *cf,
     ngx_str_t *list);
@@ -1018,106 +1016,10 @@ ngx_hoop_pg_policy_cleanup(void *data)
 {
     ngx_hoop_pg_policy_t  *p = data;
 
-    ngx_hoop_pg_policy_cache_free(p);
-}
-
-
-/*
- * The cache key of a statement: its text with every numeric literal
- * written as 0, so "... WHERE aid = 12345" and "... WHERE aid = 678" share
- * one decision (numbers never change what a statement is, touches or
- * calls; strings can, so they are kept).  Only for text the simple scan
- * below reads exactly as PostgreSQL's lexer does: no dollar signs (dollar
- * quotes, parameters), no backslashes (E'' escapes), no comments.  Other
- * statements keep their whole text as the key.  NGX_OK when *key was
- * replaced.
- */
-
-static ngx_int_t
-ngx_hoop_pg_policy_number_key(ngx_str_t *key, ngx_pool_t *pool)
-{
-    u_char      c, quote, *p, *last, *out, *o;
-    ngx_uint_t  numbers;
-
-    p = key->data;
-    last = p + key->len;
-    numbers = 0;
-
-    for ( ; p < last; p++) {
-        c = *p;
-
-        if (c == '$' || c == '\\'
-            || (c == '-' && p + 1 < last && p[1] == '-')
-            || (c == '/' && p + 1 < last && p[1] == '*'))
-        {
-            return NGX_DECLINED;
-        }
-
-        if (c >= '0' && c <= '9') {
-            numbers = 1;
-        }
+    if (p->cache) {
+        ngx_hoop_pg_text_cache_destroy(p->cache);
+        p->cache = NULL;
     }
-
-    if (!numbers) {
-        return NGX_DECLINED;
-    }
-
-    out = ngx_pnalloc(pool, key->len);
-    if (out == NULL) {
-        return NGX_DECLINED;
-    }
-
-    o = out;
-    quote = 0;
-
-    for (p = key->data; p < last; p++) {
-        c = *p;
-
-        if (quote) {
-            /* inside '...' or "...": a doubled quote stays inside */
-            *o++ = c;
-
-            if (c == quote) {
-                if (p + 1 < last && p[1] == quote) {
-                    *o++ = *++p;
-
-                } else {
-                    quote = 0;
-                }
-            }
-
-            continue;
-        }
-
-        if (c == '\'' || c == '"') {
-            quote = c;
-            *o++ = c;
-            continue;
-        }
-
-        if (c >= '0' && c <= '9'
-            && (p == key->data
-                || !((p[-1] >= '0' && p[-1] <= '9')
-                     || ((p[-1] | 0x20) >= 'a' && (p[-1] | 0x20) <= 'z')
-                     || p[-1] == '_' || p[-1] >= 0x80)))
-        {
-            /* a numeric literal's digits, up to the next non-digit */
-            *o++ = '0';
-
-            while (p + 1 < last && p[1] >= '0' && p[1] <= '9') {
-                p++;
-            }
-
-            continue;
-        }
-
-        *o++ = c;
-    }
-
-    key->data = out;
-    key->len = o - out;
-
-    return NGX_OK;
 }
 
 
@@ -1168,11 +1070,14 @@ ngx_hoop_pg_policy_check(void *policy, ngx_hoop_pg_policy_session_t *ps,
     u_char *sql, size_t len, ngx_pool_t *pool, ngx_log_t *log,
     ngx_hoop_pg_verdict_t *v)
 {
+    void                        *cached;
+    size_t                       cached_len;
     uint32_t                     hash;
     ngx_int_t                    rc;
     ngx_str_t                   *who, key;
     ngx_hoop_pg_policy_t        *p = policy;
     ngx_hoop_pg_policy_scope_t   sc;
+    ngx_hoop_pg_policy_cached_t  decision;
 
     if (p == NULL) {
         return NGX_OK;
@@ -1206,11 +1111,25 @@ ngx_hoop_pg_policy_check(void *policy, ngx_hoop_pg_policy_session_t *ps,
     /* statements that differ only in numbers share a decision */
     key.data = sql;
     key.len = len;
-    (void) ngx_hoop_pg_policy_number_key(&key, pool);
+    (void) ngx_hoop_pg_number_key(&key, pool);
 
-    rc = ngx_hoop_pg_policy_cache_get(p, who, key.data, key.len, &hash, v);
+    if (p->cache == NULL) {
+        p->cache = ngx_hoop_pg_text_cache_create(
+                                          NGX_HOOP_PG_POLICY_CACHE_ENTRIES,
+                                          NGX_HOOP_PG_POLICY_CACHE_BYTES,
+                                          NGX_HOOP_PG_POLICY_CACHE_MAX_KEY,
+                                          log);
+    }
 
-    if (rc != NGX_AGAIN) {
+    hash = 0;
+    cached = p->cache ? ngx_hoop_pg_text_cache_get(p->cache, who, &key, &hash,
+                                                   &cached_len)
+                      : NULL;
+
+    if (cached) {
+        ngx_memcpy(&decision, cached, sizeof(decision));
+        *v = decision.v;
+        rc = decision.rc;
         goto done;
     }
 
@@ -1231,7 +1150,12 @@ ngx_hoop_pg_policy_check(void *policy, ngx_hoop_pg_policy_session_t *ps,
         return NGX_ERROR;
     }
 
-    ngx_hoop_pg_policy_cache_put(p, hash, who, key.data, key.len, rc, v, log);
+    if (p->cache) {
+        decision.rc = rc;
+        decision.v = *v;
+        ngx_hoop_pg_text_cache_put(p->cache, hash, who, &key, &decision,
+                                   sizeof(decision), log);
+    }
 
 done:
 

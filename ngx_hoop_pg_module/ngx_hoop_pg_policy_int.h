@@ -13,6 +13,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include "ngx_hoop_pg_policy.h"
+#include "ngx_hoop_pg_text_cache.h"
 
 
 /* statement kinds: one bit each */
@@ -90,8 +91,19 @@ typedef struct {
 } ngx_hoop_pg_policy_rule_t;
 
 
-typedef struct ngx_hoop_pg_policy_cache_s  ngx_hoop_pg_policy_cache_t;
 typedef struct ngx_hoop_pg_policy_stack_s  ngx_hoop_pg_policy_stack_t;
+
+
+/* decisions cached per worker, under the role (and groups) and the text */
+#define NGX_HOOP_PG_POLICY_CACHE_ENTRIES  4096
+#define NGX_HOOP_PG_POLICY_CACHE_BYTES    (4 * 1024 * 1024)
+/* longer statements are parsed each time */
+#define NGX_HOOP_PG_POLICY_CACHE_MAX_KEY  (16 * 1024)
+
+typedef struct {
+    ngx_int_t                   rc;
+    ngx_hoop_pg_verdict_t       v;      /* points into the configuration */
+} ngx_hoop_pg_policy_cached_t;
 
 
 typedef struct {
@@ -102,7 +114,7 @@ typedef struct {
     /* "<kind>" statements are not allowed: one verdict per kind */
     ngx_hoop_pg_verdict_t       not_listed[NGX_HOOP_PG_K_NKINDS];
 
-    ngx_hoop_pg_policy_cache_t *cache;      /* per worker, on first use */
+    ngx_hoop_pg_text_cache_t   *cache;      /* per worker, on first use */
     ngx_hoop_pg_policy_stack_t *stack;      /* one for all policies */
 
     unsigned                    merged:1;
@@ -135,15 +147,6 @@ ngx_uint_t ngx_hoop_pg_policy_name_match(ngx_hoop_pg_policy_name_t *rule,
 /* ngx_hoop_pg_policy_walk.c: parse and judge one statement text */
 ngx_int_t ngx_hoop_pg_policy_evaluate(ngx_hoop_pg_policy_scope_t *sc,
     u_char *sql, size_t len, ngx_log_t *log, ngx_hoop_pg_verdict_t *v);
-
-/* ngx_hoop_pg_policy_cache.c */
-ngx_int_t ngx_hoop_pg_policy_cache_get(ngx_hoop_pg_policy_t *p,
-    ngx_str_t *role, u_char *sql, size_t len, uint32_t *hash,
-    ngx_hoop_pg_verdict_t *v);
-void ngx_hoop_pg_policy_cache_put(ngx_hoop_pg_policy_t *p, uint32_t hash,
-    ngx_str_t *role, u_char *sql, size_t len, ngx_int_t rc,
-    ngx_hoop_pg_verdict_t *v, ngx_log_t *log);
-void ngx_hoop_pg_policy_cache_free(ngx_hoop_pg_policy_t *p);
 
 /* ngx_hoop_pg_policy_stack.c: run fn(arg) on the parser's own stack */
 ngx_hoop_pg_policy_stack_t *ngx_hoop_pg_policy_stack(ngx_conf_t *cf);

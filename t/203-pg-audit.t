@@ -438,3 +438,45 @@ ErrorResponse S=FATAL C=57P03 M="the audit trail cannot record new sessions now;
 ran without hoop_audit_required
 --- error_log
 hoop pg: session refused by hoop_audit_required
+
+
+
+=== TEST 10: normalized texts are cached per worker: statements differing only in numbers share one parse; a number the normalizer keeps (a type modifier, ORDER BY 1) is never borrowed from another statement
+--- client
+export REDISCLI_AUTH=$(perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; print decode_json(<$f>)->{redis}' $TEST_NGINX_VAULT)
+R="redis-cli -p $TEST_NGINX_REDIS_PORT --no-auth-warning"
+$R DEL $TEST_NGINX_AUDIT_STREAM > /dev/null
+PGPASSWORD=$TOKEN_SRE psql -X -At "user=writer dbname=hoop_test sslmode=require" \
+    -c "SELECT id FROM people WHERE id <= 3" \
+    -c "SELECT id FROM people WHERE id <= 2" \
+    -c "SELECT 'a'::varchar(10)" \
+    -c "SELECT 'a'::varchar(20)" \
+    -c "SELECT id, email FROM people ORDER BY 1 LIMIT 2" \
+    -c "SELECT id, email FROM people ORDER BY 2 LIMIT 2" \
+    -c "SELECT id FROM people WHERE email = 'x1@example.com'" \
+    -c "SELECT id FROM people WHERE email = 'x2@example.com'" > /dev/null
+for i in $(seq 50); do
+    [ "$($R XLEN $TEST_NGINX_AUDIT_STREAM)" -ge 11 ] && break; sleep 0.1
+done
+# entries: an id line, then name and value lines
+$R --raw XRANGE $TEST_NGINX_AUDIT_STREAM - + | perl -e '
+    local $/; my @l = split /\n/, <STDIN>;
+    while (@l) {
+        my $name = shift @l;
+        next if $name =~ /^\d+-\d+$/;
+        my $value = shift @l;
+        print "$value\n" if $name eq "statement";
+    }
+'
+--- client_exit: 0
+--- client_output
+SELECT id FROM people WHERE id <= $1
+SELECT id FROM people WHERE id <= $1
+SELECT $1::varchar(10)
+SELECT $1::varchar(20)
+SELECT id, email FROM people ORDER BY 1 LIMIT $1
+SELECT id, email FROM people ORDER BY 2 LIMIT $1
+SELECT id FROM people WHERE email = $1
+SELECT id FROM people WHERE email = $1
+--- error_log
+hoop pg audit: normalized text from the cache (number key
