@@ -55,6 +55,7 @@ typedef struct {
 
 
 typedef struct ngx_hoop_audit_ship_s  ngx_hoop_audit_ship_t;
+typedef struct ngx_hoop_audit_sessions_s  ngx_hoop_audit_sessions_t;
 
 
 typedef struct {
@@ -109,6 +110,9 @@ typedef struct {
     ngx_hoop_audit_seg_t       *seg;
     off_t                       end;        /* seg: offset after the record */
     uint64_t                    seq;
+    ngx_uint_t                  indexed_by; /* the session index batch it
+                                               waits for (0: none) */
+    unsigned                    replied:1;  /* its XADD is applied */
     size_t                      len;        /* the spool record: */
     size_t                      header;     /* header length */
     u_char                     *data;       /* header, payload, LF */
@@ -152,7 +156,9 @@ struct ngx_hoop_audit_ship_s {
     u_char                      id[16];     /* hex, random per worker */
     ngx_msec_t                  started;    /* epoch ms: spool file names */
     ngx_str_t                   gateway;    /* hostname */
-    ngx_msec_t                  sessions_swept; /* hoop:sessions, last */
+    ngx_hoop_audit_sessions_t  *sessions;   /* hoop_audit_sessions on */
+    ngx_uint_t                  index_sent; /* session index batches */
+    ngx_uint_t                  index_done; /*   sent, and applied */
 
     ngx_event_t                 tick;
     ngx_uint_t                  ticks;
@@ -202,6 +208,16 @@ ngx_int_t ngx_hoop_audit_ship_event(ngx_hoop_audit_ship_t *ship,
 ngx_int_t ngx_hoop_audit_ship_available(ngx_hoop_audit_ship_t *ship);
 void ngx_hoop_audit_ship_exit(ngx_hoop_audit_ship_t *ship);
 ngx_uint_t ngx_hoop_audit_ship_connected(ngx_hoop_audit_ship_t *ship);
+
+/* ngx_hoop_audit_sessions.c: each session's own list of its events */
+ngx_hoop_audit_sessions_t *ngx_hoop_audit_sessions_create(ngx_pool_t *pool,
+    ngx_hoop_redis_t *redis);
+ngx_uint_t ngx_hoop_audit_sessions_add(ngx_hoop_audit_sessions_t *ss,
+    const char **argv, size_t *argvlen, ngx_uint_t n, u_char *payload,
+    size_t len);
+ngx_uint_t ngx_hoop_audit_sessions_full(ngx_hoop_audit_sessions_t *ss);
+ngx_uint_t ngx_hoop_audit_sessions_flush(ngx_hoop_audit_sessions_t *ss,
+    ngx_hoop_redis_reply_pt handler, void *data);
 
 /* ngx_hoop_audit_module.c */
 ngx_hoop_audit_conf_t *ngx_hoop_audit_conf(ngx_cycle_t *cycle);

@@ -38,6 +38,10 @@ static ngx_int_t ngx_hoop_audit_send(ngx_hoop_audit_ship_t *ship,
     u_char *payload, size_t len, ngx_hoop_audit_item_t *item);
 static void ngx_hoop_audit_reply(ngx_hoop_redis_t *rd, redisReply *reply,
     void *data);
+static void ngx_hoop_audit_index_flush(ngx_hoop_audit_ship_t *ship);
+static void ngx_hoop_audit_indexed(ngx_hoop_redis_t *rd, redisReply *reply,
+    void *data);
+static void ngx_hoop_audit_ack_replied(ngx_hoop_audit_ship_t *ship);
 static void ngx_hoop_audit_acked(ngx_hoop_audit_ship_t *ship,
     ngx_hoop_audit_item_t *item);
 static void ngx_hoop_audit_finished(ngx_hoop_audit_ship_t *ship,
@@ -92,6 +96,14 @@ ngx_hoop_audit_ship_create(ngx_cycle_t *cycle, ngx_hoop_audit_conf_t *acf)
                                         ngx_hoop_audit_on_down, ship);
     if (ship->redis == NULL) {
         return NULL;
+    }
+
+    if (acf->sessions) {
+        ship->sessions = ngx_hoop_audit_sessions_create(cycle->pool,
+                                                        ship->redis);
+        if (ship->sessions == NULL) {
+            return NULL;
+        }
     }
 
     ship->tick.handler = ngx_hoop_audit_tick;
@@ -351,9 +363,100 @@ ngx_hoop_audit_pump(ngx_hoop_audit_ship_t *ship)
         seg->inflight++;
         ngx_queue_insert_tail(&ship->inflight, &item->queue);
         ship->ninflight++;
+
+        /* the record is in the read buffer, which the next may overwrite */
+        ngx_hoop_audit_index_flush(ship);
     }
 
+    ngx_hoop_audit_index_flush(ship);
+
     ship->pumping = 0;
+}
+
+
+/* the session index batch goes out; its last reply acknowledges events */
+
+static void
+ngx_hoop_audit_index_flush(ngx_hoop_audit_ship_t *ship)
+{
+    ngx_queue_t            *q;
+    ngx_hoop_audit_item_t  *item;
+
+    if (ship->sessions == NULL) {
+        return;
+    }
+
+    if (ngx_hoop_audit_sessions_flush(ship->sessions, ngx_hoop_audit_indexed,
+                                      ship))
+    {
+        ship->index_sent++;
+        return;
+    }
+
+    /* nothing went out: no event waits for it */
+
+    for (q = ngx_queue_last(&ship->inflight);
+         q != ngx_queue_sentinel(&ship->inflight);
+         q = ngx_queue_prev(q))
+    {
+        item = ngx_queue_data(q, ngx_hoop_audit_item_t, queue);
+
+        if (item->indexed_by && item->indexed_by <= ship->index_sent) {
+            break;
+        }
+
+        item->indexed_by = 0;
+    }
+}
+
+
+static void
+ngx_hoop_audit_indexed(ngx_hoop_redis_t *rd, redisReply *reply, void *data)
+{
+    ngx_hoop_audit_ship_t  *ship = data;
+
+    if (reply == NULL) {
+        /* the connection is going: on_down takes care of the in-flight */
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ship->log, 0,
+                      "hoop audit: session index: %*s",
+                      (size_t) reply->len, reply->str);
+    }
+
+    ship->index_done++;
+
+    ngx_hoop_audit_ack_replied(ship);
+
+    if (!ship->flush.timer_set) {
+        ngx_hoop_audit_pump(ship);
+    }
+}
+
+
+/* events from the oldest on whose XADD (and session append) are applied */
+
+static void
+ngx_hoop_audit_ack_replied(ngx_hoop_audit_ship_t *ship)
+{
+    ngx_queue_t            *q;
+    ngx_hoop_audit_item_t  *item;
+
+    while (!ngx_queue_empty(&ship->inflight)) {
+        q = ngx_queue_head(&ship->inflight);
+        item = ngx_queue_data(q, ngx_hoop_audit_item_t, queue);
+
+        if (!item->replied || item->indexed_by > ship->index_done) {
+            break;
+        }
+
+        ngx_queue_remove(q);
+        ship->ninflight--;
+
+        ngx_hoop_audit_acked(ship, item);
+    }
 }
 
 
@@ -423,6 +526,12 @@ ngx_hoop_audit_send(ngx_hoop_audit_ship_t *ship, u_char *payload, size_t len,
         return NGX_ABORT;
     }
 
+    /* no room left in the session index batch: it goes out first */
+
+    if (ship->sessions && ngx_hoop_audit_sessions_full(ship->sessions)) {
+        ngx_hoop_audit_index_flush(ship);
+    }
+
     if (ngx_hoop_redis_command(ship->redis, argc + n, argv, argvlen,
                                ngx_hoop_audit_reply, item)
         != NGX_OK)
@@ -430,12 +539,20 @@ ngx_hoop_audit_send(ngx_hoop_audit_ship_t *ship, u_char *payload, size_t len,
         return NGX_DECLINED;
     }
 
-    /* the session's own copy, for replaying it through hoop_api */
+    item->replied = 0;
+    item->indexed_by = 0;
 
-    if (acf->sessions) {
-        ngx_hoop_review_index_session(ship->redis, &argv[argc],
-                                      &argvlen[argc], n, payload, len,
-                                      &ship->sessions_swept);
+    /*
+     * The session's own copy, for replaying it through hoop_api: appended
+     * with the pump's other events of the session.  The event counts as
+     * delivered once that append is applied too.
+     */
+
+    if (ship->sessions
+        && ngx_hoop_audit_sessions_add(ship->sessions, &argv[argc],
+                                       &argvlen[argc], n, payload, len))
+    {
+        item->indexed_by = ship->index_sent + 1;
     }
 
     return NGX_OK;
@@ -447,6 +564,8 @@ ngx_hoop_audit_reply(ngx_hoop_redis_t *rd, redisReply *reply, void *data)
 {
     ngx_hoop_audit_item_t  *item = data;
 
+    ngx_queue_t            *q;
+    ngx_hoop_audit_item_t  *prev;
     ngx_hoop_audit_conf_t  *acf;
     ngx_hoop_audit_ship_t  *ship;
 
@@ -469,15 +588,17 @@ ngx_hoop_audit_reply(ngx_hoop_redis_t *rd, redisReply *reply, void *data)
         return;
     }
 
-    if (&item->queue != ngx_queue_head(&ship->inflight)) {
+    q = ngx_queue_prev(&item->queue);
+    prev = ngx_queue_data(q, ngx_hoop_audit_item_t, queue);
+
+    if (q != ngx_queue_sentinel(&ship->inflight) && !prev->replied) {
         ngx_log_error(NGX_LOG_ALERT, ship->log, 0,
                       "hoop audit: a reply out of order");
     }
 
-    ngx_queue_remove(&item->queue);
-    ship->ninflight--;
+    item->replied = 1;
 
-    ngx_hoop_audit_acked(ship, item);
+    ngx_hoop_audit_ack_replied(ship);
 
     /* fresh events waiting for the flush timer keep waiting for it */
 
@@ -578,6 +699,9 @@ ngx_hoop_audit_on_down(ngx_hoop_redis_t *rd, void *data)
     }
 
     ship->ninflight = 0;
+
+    /* the session index replies awaited will not come */
+    ship->index_done = ship->index_sent;
 
     for (q = ngx_queue_head(&ship->segments);
          q != ngx_queue_sentinel(&ship->segments);

@@ -68,10 +68,6 @@ void ngx_hoop_review_audit_decided(ngx_log_t *log, ngx_str_t *id,
 /* 1 if the id has the shape of ours (so it may go into a key) */
 ngx_uint_t ngx_hoop_review_valid_id(ngx_str_t *id);
 
-/* with the XADD of an event carrying "session_id": the session's copy */
-void ngx_hoop_review_index_session(ngx_hoop_redis_t *rd, const char **argv,
-    size_t *argvlen, ngx_uint_t n, u_char *payload, size_t len,
-    ngx_msec_t *swept);
 
 
 #endif /* _NGX_HOOP_REVIEW_INT_H_INCLUDED_ */

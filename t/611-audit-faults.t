@@ -165,11 +165,12 @@ wait_until(sub { my $s = status();
                  && !$s->{worker}{spool_files} }, 'the replay', 60);
 my $s = status();
 
-my (%eid, %type, %text, $stmts, $dups);
+my (%eid, %type, %text, $stmts, $dups, %by_session);
 for my $e (@{ redis()->xrange($ENV{TEST_NGINX_AUDIT_STREAM}, '-', '+') }) {
     my %f = @{ $e->[1] };
     $dups++ if $eid{ $f{eid} }++;
     next if $eid{ $f{eid} } > 1;
+    push @{ $by_session{ $f{session_id} } }, $f{eid};
     $type{ $f{type} }++;
     $text{ $f{statement} }++ if $f{type} eq 'statement';
     $stmts++ if $f{type} eq 'statement' && $f{statement} =~ /\bn611\b/;
@@ -188,6 +189,28 @@ out("sessions: auth.ok=$type{'auth.ok'} session.open=$type{'session.open'} sessi
 out("other events: ", join(',', grep { !/^(auth\.ok|session\.open|session\.close|statement)$/ }
                                 sort keys %type) || 'none');
 out("dropped: $s->{dropped}");
+
+# each session's own list (hoop_api's replay) holds the same events in the
+# same order as the stream, repeats aside
+my @differ;
+for my $sid (sort keys %by_session) {
+    my (%seen, @list);
+    for my $payload (redis()->lrange("hoop:session:$sid", 0, -1)) {
+        # netstrings: length ":" bytes ",", names and values in turn
+        my @kv;
+        while ($payload =~ /\G(\d+):/gc) {
+            push @kv, substr($payload, pos($payload), $1);
+            pos($payload) += $1 + 1;
+        }
+        my %f = @kv;
+        push @list, $f{eid} if defined $f{eid} && !$seen{ $f{eid} }++;
+    }
+    push @differ, $sid if "@list" ne "@{ $by_session{$sid} }";
+    redis()->del("hoop:session:$sid");
+}
+out("session lists as the stream: ",
+    @differ ? "no (" . join(',', @differ) . ")" : "yes, "
+              . scalar(keys %by_session) . " sessions");
 redis()->del($ENV{TEST_NGINX_AUDIT_STREAM});
 --- fault_output
 pgbench exit: 0
@@ -198,6 +221,7 @@ statement texts: SELECT $1 AS n611;
 sessions: auth.ok=5 session.open=5 session.close=5
 other events: none
 dropped: 0
+session lists as the stream: yes, 5 sessions
 --- error_log
 hoop redis: connection to 127.0.0.1:
 --- no_error_log
