@@ -419,6 +419,7 @@ done
 declare -A RES=()      # "target|mode|clients" -> "tps tps ..."
 RUN_NO=0 TPS='' CONNMS='' NTX=0
 declare -A PCPU=() PTX=()   # "target|mode|clients" -> proxy ticks; transactions
+declare -A RCPU=()          # "gw_audit|mode|clients" -> Redis ticks
 declare -A EVRATE=()        # "mode|clients" -> audit events/s of each run
 rm -f "$LOG"/run-*.log
 
@@ -495,6 +496,11 @@ our_ticks() {   # everything this run started, live or reaped
     echo $total
 }
 
+redis_ticks() {   # user+system time of the bench Redis
+    awk '{ sub(/^.*\) /, ""); print $12 + $13 }' \
+        "/proc/$(cat "$STATE/redis.pid" 2>/dev/null)/stat" 2>/dev/null || echo 0
+}
+
 proxy_ticks() {   # target -> user+system time of the proxy's processes
     local pid kid total=0
     case $1 in
@@ -537,7 +543,8 @@ for rep in $(seq "$REPS"); do
                 [ -z "${SKIP[$t]:-}" ] || continue
                 cpu0=$(proxy_ticks "$t")
                 [ "$t" != gw_audit ] || { ev0=$(audit_added)
-                                          evt0=$(date +%s%N); }
+                                          evt0=$(date +%s%N)
+                                          rcpu0=$(redis_ticks); }
                 pgbench_run "$t" "${PORT[$t]}" "${USER_OF[$t]}" \
                     "${PASS_OF[$t]:-}" -S -M "$mode" -c "$c" -j "$j" \
                     -T "$TIME"
@@ -552,6 +559,8 @@ for rep in $(seq "$REPS"); do
                     key="$t|$mode|$c"
                     PCPU[$key]=$(( ${PCPU[$key]:-0} + $(proxy_ticks "$t") - cpu0 ))
                     PTX[$key]=$(( ${PTX[$key]:-0} + ${NTX:-0} ))
+                    [ "$t" != gw_audit ] ||
+                        RCPU[$key]=$(( ${RCPU[$key]:-0} + $(redis_ticks) - rcpu0 ))
                 fi
                 line="$line $t=${TPS%.*}"
             done
@@ -739,6 +748,28 @@ report() {
                         else printf "%.1f", k / hz * 1e6 / n }')"
             done
             echo
+        done
+    done
+
+    echo
+    echo "the audit trail's CPU per transaction, microseconds: the gateway's" \
+         "(gw audit - gw token) and Redis' while gw_audit ran; on a machine" \
+         "where one set of cores runs pgbench, PostgreSQL, nginx and Redis," \
+         "their sum over the cost of a gw token transaction bounds audit/token"
+    printf '%-9s %2s %12s %12s %12s\n' mode c "gateway +" "redis" "sum"
+    for mode in $MODES; do
+        for c in $CLIENTS; do
+            printf '%-9s %2s %s\n' "$mode" "$c" "$(awk \
+                -v a="${PCPU["gw_audit|$mode|$c"]:-}" \
+                -v an="${PTX["gw_audit|$mode|$c"]:-0}" \
+                -v t="${PCPU["gw_token|$mode|$c"]:-}" \
+                -v tn="${PTX["gw_token|$mode|$c"]:-0}" \
+                -v r="${RCPU["gw_audit|$mode|$c"]:-}" -v hz="$HZ" 'BEGIN {
+                    if (a == "" || t == "" || r == "" || an == 0 || tn == 0) {
+                        printf "%12s %12s %12s", "-", "-", "-"; exit }
+                    g = a / hz * 1e6 / an - t / hz * 1e6 / tn
+                    rd = r / hz * 1e6 / an
+                    printf "%12.1f %12.1f %12.1f", g, rd, g + rd }')"
         done
     done
 

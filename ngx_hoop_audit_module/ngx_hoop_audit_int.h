@@ -32,7 +32,7 @@
 #define NGX_HOOP_AUDIT_MAX_RECORD    (128 * 1024 * 1024)
 #define NGX_HOOP_AUDIT_TICK          1000
 /* hoop_audit_flush default (ms), and how many fresh events go at once */
-#define NGX_HOOP_AUDIT_FLUSH         2
+#define NGX_HOOP_AUDIT_FLUSH         20      /* ms */
 #define NGX_HOOP_AUDIT_FLUSH_BATCH   64
 #define NGX_HOOP_AUDIT_ORPHAN_TICKS  5
 

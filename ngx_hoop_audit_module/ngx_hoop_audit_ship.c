@@ -772,8 +772,12 @@ ngx_hoop_audit_tick(ngx_event_t *ev)
         ngx_hoop_audit_orphans(ship);
     }
 
-    /* a stalled pump (a read error) gets another go */
-    ngx_hoop_audit_pump(ship);
+    /* a stalled pump (a read error) gets another go; fresh events waiting
+     * for the flush timer keep waiting for it */
+
+    if (!ship->flush.timer_set) {
+        ngx_hoop_audit_pump(ship);
+    }
 
     if (!ngx_exiting) {
         ngx_add_timer(ev, NGX_HOOP_AUDIT_TICK);

@@ -41,6 +41,10 @@ typedef enum {
 } ngx_hoop_redis_state_e;
 
 
+/* the RESP buffer is kept for the next command up to this size */
+#define NGX_HOOP_REDIS_RESP_KEEP  (256 * 1024)
+
+
 typedef struct ngx_hoop_redis_cmd_s  ngx_hoop_redis_cmd_t;
 
 struct ngx_hoop_redis_cmd_s {
@@ -480,6 +484,7 @@ static ngx_int_t
 ngx_hoop_redis_send(ngx_hoop_redis_t *rd, int argc, const char **argv,
     const size_t *argvlen, ngx_hoop_redis_reply_pt handler, void *data)
 {
+    int                    rc;
     u_char                *resp;
     size_t                 len;
     ngx_hoop_redis_cmd_t  *cmd;
@@ -500,13 +505,23 @@ ngx_hoop_redis_send(ngx_hoop_redis_t *rd, int argc, const char **argv,
     cmd->handler = handler;
     cmd->data = data;
 
+    rc = REDIS_ERR;
     resp = ngx_hoop_redis_format(rd, argc, argv, argvlen, &len);
 
-    if (resp == NULL
-        || redisAsyncFormattedCommand(rd->ac, ngx_hoop_redis_on_reply, cmd,
-                                      (const char *) resp, len)
-           != REDIS_OK)
-    {
+    if (resp != NULL) {
+        rc = redisAsyncFormattedCommand(rd->ac, ngx_hoop_redis_on_reply, cmd,
+                                        (const char *) resp, len);
+
+        /* an outsized command's buffer is not kept */
+
+        if (rd->resp_size > NGX_HOOP_REDIS_RESP_KEEP) {
+            ngx_free(rd->resp);
+            rd->resp = NULL;
+            rd->resp_size = 0;
+        }
+    }
+
+    if (rc != REDIS_OK) {
         cmd->next = rd->free;
         rd->free = cmd;
         return NGX_DECLINED;

@@ -46,6 +46,7 @@ struct ngx_hoop_pg_text_cache_s {
 
 static uint32_t ngx_hoop_pg_text_hash(ngx_str_t *prefix, ngx_str_t *key);
 static void ngx_hoop_pg_text_evict(ngx_hoop_pg_text_cache_t *c);
+static u_char *ngx_hoop_pg_text_quoted_end(u_char *p, u_char *last);
 static ngx_uint_t ngx_hoop_pg_text_digit_starts_number(u_char *start,
     u_char *p);
 
@@ -249,7 +250,7 @@ ngx_hoop_pg_text_evict(ngx_hoop_pg_text_cache_t *c)
 ngx_int_t
 ngx_hoop_pg_number_key(ngx_str_t *key, ngx_pool_t *pool)
 {
-    u_char      c, quote, *p, *last, *out, *o;
+    u_char      c, *p, *last, *out, *o, *end;
     ngx_uint_t  numbers;
 
     p = key->data;
@@ -281,30 +282,14 @@ ngx_hoop_pg_number_key(ngx_str_t *key, ngx_pool_t *pool)
     }
 
     o = out;
-    quote = 0;
 
     for (p = key->data; p < last; p++) {
         c = *p;
 
-        if (quote) {
-            /* inside '...' or "...": a doubled quote stays inside */
-            *o++ = c;
-
-            if (c == quote) {
-                if (p + 1 < last && p[1] == quote) {
-                    *o++ = *++p;
-
-                } else {
-                    quote = 0;
-                }
-            }
-
-            continue;
-        }
-
         if (c == '\'' || c == '"') {
-            quote = c;
-            *o++ = c;
+            end = ngx_hoop_pg_text_quoted_end(p, last);
+            o = ngx_cpymem(o, p, end - p);
+            p = end - 1;
             continue;
         }
 
@@ -339,29 +324,15 @@ ngx_hoop_pg_number_key(ngx_str_t *key, ngx_pool_t *pool)
 ngx_uint_t
 ngx_hoop_pg_numbers_left(u_char *text, size_t len)
 {
-    u_char  c, quote, *p, *last;
+    u_char  c, *p, *last;
 
     last = text + len;
-    quote = 0;
 
     for (p = text; p < last; p++) {
         c = *p;
 
-        if (quote) {
-            if (c == quote) {
-                if (p + 1 < last && p[1] == quote) {
-                    p++;
-
-                } else {
-                    quote = 0;
-                }
-            }
-
-            continue;
-        }
-
         if (c == '\'' || c == '"') {
-            quote = c;
+            p = ngx_hoop_pg_text_quoted_end(p, last) - 1;
             continue;
         }
 
@@ -380,6 +351,29 @@ ngx_hoop_pg_numbers_left(u_char *text, size_t len)
     }
 
     return 0;
+}
+
+
+/* past the end of '...' or "..." starting at p: a doubled quote is inside */
+
+static u_char *
+ngx_hoop_pg_text_quoted_end(u_char *p, u_char *last)
+{
+    u_char  quote;
+
+    quote = *p++;
+
+    while (p < last) {
+        if (*p++ == quote) {
+            if (p == last || *p != quote) {
+                return p;
+            }
+
+            p++;
+        }
+    }
+
+    return last;
 }
 
 

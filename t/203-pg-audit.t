@@ -480,3 +480,62 @@ SELECT id FROM people WHERE email = $1
 SELECT id FROM people WHERE email = $1
 --- error_log
 hoop pg audit: normalized text from the cache (number key
+
+
+
+=== TEST 11: hoop_audit_flush: a fresh event waits for the flush time, 64 waiting events go at once
+With a 5 s flush, one statement's event is not in the stream soon after
+the statement, but is after the flush time; 70 statements fill a batch,
+which goes without waiting, and the rest of them wait.
+--- main_config
+hoop_oidc test issuer=$TEST_NGINX_ISSUER audience=hoop
+          jwks=$TEST_NGINX_JWKS groups_claim=groups;
+hoop_vault file=$TEST_NGINX_VAULT;
+hoop_redis 127.0.0.1:$TEST_NGINX_REDIS_PORT password=vault:redis;
+hoop_audit_stream $TEST_NGINX_AUDIT_STREAM;
+hoop_audit_flush 5s;
+
+stream {
+    server {
+        listen 127.0.0.1:$TEST_NGINX_PG_GW_PORT;
+
+        hoop_pg                 127.0.0.1:$TEST_NGINX_PG_PORT;
+        hoop_pg_auth            oidc=test;
+        hoop_pg_plaintext_login on;
+        hoop_pg_role writer user=app_scram password=vault:app_scram
+                            database=hoop_test groups=sre;
+        hoop_audit on;
+    }
+}
+--- client
+export REDISCLI_AUTH=$(perl -MJSON::PP -e 'local $/; open my $f, "<", $ARGV[0] or die; print decode_json(<$f>)->{redis}' $TEST_NGINX_VAULT)
+R="redis-cli -p $TEST_NGINX_REDIS_PORT --no-auth-warning"
+statements() {
+    $R --raw XRANGE $TEST_NGINX_AUDIT_STREAM - + | grep -c '^SELECT $1 AS flush_test'
+}
+$R DEL $TEST_NGINX_AUDIT_STREAM > /dev/null
+CONN="host=127.0.0.1 port=$TEST_NGINX_PG_GW_PORT user=writer dbname=hoop_test sslmode=disable"
+# one statement in a session that stays open (its close event would not wait)
+( echo "SELECT 1 AS flush_test;"; sleep 8 ) | PGPASSWORD=$TOKEN_SRE psql -X -At -q "$CONN" > /dev/null &
+sleep 1
+echo "after 1 s: $(statements)"
+for i in $(seq 150); do
+    [ "$(statements)" -ge 1 ] && break; sleep 0.1
+done
+echo "after the flush time: $(statements)"
+# 70 statements: the first 64 events (auth.ok, session.open and 62
+# statements) go as a batch, long before 5 s; the other 8 wait
+( for i in $(seq 70); do echo "SELECT 1 AS flush_test;"; done; sleep 8 ) |
+    PGPASSWORD=$TOKEN_SRE psql -X -At -q "$CONN" > /dev/null &
+for i in $(seq 30); do
+    [ "$(statements)" -ge 63 ] && break; sleep 0.1
+done
+sleep 0.5
+echo "within 3.5 s: $(statements)"
+wait
+--- client_exit: 0
+--- client_output
+after 1 s: 0
+after the flush time: 1
+within 3.5 s: 63
+--- timeout: 45
