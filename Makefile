@@ -9,6 +9,8 @@
 #   make test      build, start test servers, run t/ with prove, stop them
 #   make test-asan     the suites with ASan/UBSan-built modules (build-asan/)
 #   make test-valgrind the suites under valgrind (t/valgrind.suppress)
+#   make fuzz-replay   the fuzz seed corpora through gcc/ASan builds of the
+#                  harnesses (part of make test)
 #   make fuzz      libFuzzer harnesses under fuzz/ (FUZZ_TIME s each);
 #                  make fuzz-deps installs clang
 #   make soak      pgbench through the gateway, all features on (SOAK_TIME s)
@@ -38,7 +40,7 @@ SOURCES  := config $(wildcard ngx_hoop_*_module/*.[ch])
 LOAD_MODULES := $(STREAM_SO) $(SO_FILES)
 
 .PHONY: all build deps install uninstall run stop test bench clean distclean check-weak \
-        test-asan test-valgrind fuzz fuzz-deps soak
+        test-asan test-valgrind fuzz fuzz-deps fuzz-replay soak
 
 all: build
 
@@ -108,9 +110,15 @@ stop:
 
 TESTSTATE := $(STATE)/test
 
-test: deps build check-weak
+test: deps build check-weak fuzz-replay
 	@scripts/run-tests.sh $(TESTSTATE) "$(LOAD_MODULES)" $(NGINX_BIN) \
 	    $(PROVE_ARGS)
+
+# every seed (and every crash ever found) through the fuzz harnesses, built
+# with gcc and ASan/UBSan: the harnesses keep building, the inputs keep
+# passing (make fuzz runs them under libFuzzer, with clang)
+fuzz-replay: build
+	@$(MAKE) -s -C fuzz replay
 
 # --- reliability (docs/reliability.md) -----------------------------------
 
