@@ -12,11 +12,11 @@
 #   BENCH_NGINX_WORKERS=N     worker_processes of both nginx (default 1)
 #   BENCH_STATE=DIR           absolute state dir (default <repo>/.state/bench)
 #   BENCH_REINIT=1            rebuild the pgbench tables even if present
-#   HOOP_PG_PORT, HOOP_REDIS_PORT   servers' ports (default 54339, 63809)
+#   HOOP_PG_PORT, HOOP_REDIS_PORT   servers' ports (default 25339, 63809)
 #
 # Expects build/modules/*.so (run `make` first); builds nothing.  Starts its
 # own PostgreSQL 15 + Redis (scripts/servers.sh), two nginx instances and
-# PgBouncer on 127.0.0.1 ports 55401-55407, and stops all of them on exit.
+# PgBouncer on 127.0.0.1 ports 25401-25407, and stops all of them on exit.
 # gw_audit is gw_token with hoop_audit on (a statement event per
 # transaction into the bench Redis; spool in $BENCH_STATE/spool).
 # The table goes to stdout and to $BENCH_STATE/results/pg-<time>.txt.
@@ -35,11 +35,11 @@ PSQL=$PGBIN/psql
 PGBOUNCER=${PGBOUNCER_BIN:-/usr/sbin/pgbouncer}
 SVC_USER=hoop
 
-export HOOP_PG_PORT=${HOOP_PG_PORT:-54339}
+export HOOP_PG_PORT=${HOOP_PG_PORT:-25339}
 export HOOP_REDIS_PORT=${HOOP_REDIS_PORT:-63809}
 PG_PORT=$HOOP_PG_PORT
-P_NGINX=55401 P_BOUNCER=55402 P_RELAY=55403 P_TOKEN=55404 P_POLICY=55405
-P_AUDIT=55406 P_AUDIT_STATUS=55407
+P_NGINX=25401 P_BOUNCER=25402 P_RELAY=25403 P_TOKEN=25404 P_POLICY=25405
+P_AUDIT=25406 P_AUDIT_STATUS=25407
 AUDIT_STREAM=hoop:bench:audit
 DB=pgbench
 SCALE=10

@@ -7,7 +7,7 @@
 #   bench/redis-cost.sh          about a minute
 #
 # Knobs: BENCH_STATE (default <repo>/.state/bench), HOOP_REDIS_PORT and
-# HOOP_PG_PORT (default 63809, 54339: the servers of bench/pg.sh, started
+# HOOP_PG_PORT (default 63809, 25339: the servers of bench/pg.sh, started
 # here when they are not up), COST_N (commands per measure, default 200000).
 #
 # The event is a statement event as the gateway writes it (25 fields); the
@@ -19,7 +19,7 @@ umask 022
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${BENCH_STATE:-$REPO/.state/bench}
 STATE=${STATE%/}
-export HOOP_PG_PORT=${HOOP_PG_PORT:-54339}
+export HOOP_PG_PORT=${HOOP_PG_PORT:-25339}
 export HOOP_REDIS_PORT=${HOOP_REDIS_PORT:-63809}
 N=${COST_N:-200000}
 
@@ -63,10 +63,10 @@ measure() {   # label elements-per-command command...
 
 head_=(type statement time 1795509063585 eid e6e7237885fa8f55.1497fb
        gateway vm)
-session=(session_id 195bfb6e73e194fe client 127.0.0.1 server 127.0.0.1:55406
+session=(session_id 195bfb6e73e194fe client 127.0.0.1 server 127.0.0.1:25406
          sub bench-user user bench-user groups bench token_id d47fd1cbac948b7d
          role bench database pgbench db_user app_scram
-         upstream 127.0.0.1:54339)
+         upstream 127.0.0.1:25339)
 stmt=(protocol query
       statement 'SELECT abalance FROM pgbench_accounts WHERE aid = $1;'
       statement_bytes 57 decision allowed rows 1 bytes 60 duration_ms 1)

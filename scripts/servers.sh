@@ -7,8 +7,12 @@
 #
 # STATE_DIR must be an absolute path (the Makefile passes $(CURDIR)/.state/test).
 # Ports (loopback only) come from the environment:
-#   test: HOOP_PG_PORT=54329 HOOP_REDIS_PORT=63799
-#   demo: HOOP_PG_PORT=54320 HOOP_REDIS_PORT=63790
+#   test: HOOP_PG_PORT=25329 HOOP_REDIS_PORT=63799
+#   demo: HOOP_PG_PORT=25320 HOOP_REDIS_PORT=63790
+# The defaults stay out of Linux's ephemeral range (32768-60999): a port
+# there may be the local end of some outgoing connection, and one in
+# TIME_WAIT makes a (re)start's bind() fail for a minute (seen after a
+# test run, and t/610 restarts PostgreSQL in the middle of the suite).
 #
 # What `start` leaves in STATE_DIR:
 #   pg/          PostgreSQL data directory        pg.log      its log
@@ -399,9 +403,9 @@ start)
     [ $# -eq 3 ] || usage
     PROFILE=$3
     case $PROFILE in
-    test) PG_PORT=${HOOP_PG_PORT:-54329} REDIS_PORT=${HOOP_REDIS_PORT:-63799}
+    test) PG_PORT=${HOOP_PG_PORT:-25329} REDIS_PORT=${HOOP_REDIS_PORT:-63799}
           DB=hoop_test FIXTURE=$REPO/t/fixtures/schema.sql ;;
-    demo) PG_PORT=${HOOP_PG_PORT:-54320} REDIS_PORT=${HOOP_REDIS_PORT:-63790}
+    demo) PG_PORT=${HOOP_PG_PORT:-25320} REDIS_PORT=${HOOP_REDIS_PORT:-63790}
           DB=demo FIXTURE=$REPO/conf/demo/demo.sql ;;
     *) die "PROFILE must be 'test' or 'demo', got '$PROFILE'" ;;
     esac
