@@ -55,7 +55,7 @@ struct ngx_hoop_audit_sessions_s {
 
 static void ngx_hoop_audit_sessions_reply(ngx_hoop_redis_t *rd,
     redisReply *reply, void *data);
-static ngx_uint_t ngx_hoop_audit_sessions_bounds(
+static ngx_int_t ngx_hoop_audit_sessions_bounds(
     ngx_hoop_audit_sessions_t *ss, ngx_hoop_audit_session_push_t *p,
     ngx_hoop_redis_reply_pt handler, void *data);
 static ngx_msec_t ngx_hoop_audit_sessions_now(void);
@@ -196,8 +196,9 @@ ngx_hoop_audit_sessions_full(ngx_hoop_audit_sessions_t *ss)
 
 /*
  * One RPUSH per session for what this pump sent, then the bounds.  The last
- * command's reply goes to handler (when there is one): Redis has applied
- * every command before it by then.  Returns the number of commands sent.
+ * command's reply goes to handler: Redis has applied every command before
+ * it by then.  1 if that command went out (its reply will come), 0 if it
+ * did not or there was nothing to send.
  */
 
 ngx_uint_t
@@ -205,12 +206,16 @@ ngx_hoop_audit_sessions_flush(ngx_hoop_audit_sessions_t *ss,
     ngx_hoop_redis_reply_pt handler, void *data)
 {
     size_t                           a[2 + NGX_HOOP_SESSIONS_BATCH_EVENTS];
-    ngx_int_t                        j;
-    ngx_uint_t                       i, argc, last, sent;
+    ngx_int_t                        j, rc;
+    ngx_uint_t                       i, argc, last;
     const char                      *v[2 + NGX_HOOP_SESSIONS_BATCH_EVENTS];
     ngx_hoop_audit_session_push_t   *p;
 
-    sent = 0;
+    rc = NGX_DECLINED;
+
+    if (handler == NULL) {
+        handler = ngx_hoop_audit_sessions_reply;
+    }
 
     for (i = 0; i < ss->npushes; i++) {
         p = &ss->push[i];
@@ -224,43 +229,46 @@ ngx_hoop_audit_sessions_flush(ngx_hoop_audit_sessions_t *ss,
             a[argc++] = ss->event[j].len;
         }
 
-        last = (i + 1 == ss->npushes && p->time_len == 0);
+        last = (i + 1 == ss->npushes);
 
-        if (ngx_hoop_redis_command(ss->redis, argc, v, a,
-                                   last && handler
-                                   ? handler : ngx_hoop_audit_sessions_reply,
-                                   last ? data : NULL)
-            == NGX_OK)
-        {
-            sent++;
+        if (p->time_len == 0) {
+            rc = ngx_hoop_redis_command(ss->redis, argc, v, a,
+                                        last ? handler
+                                             : ngx_hoop_audit_sessions_reply,
+                                        last ? data : NULL);
+            continue;
         }
 
-        if (p->time_len) {
-            sent += ngx_hoop_audit_sessions_bounds(ss, p,
-                                                   i + 1 == ss->npushes
-                                                   ? handler : NULL,
-                                                   data);
-        }
+        (void) ngx_hoop_redis_command(ss->redis, argc, v, a,
+                                      ngx_hoop_audit_sessions_reply, NULL);
+
+        rc = ngx_hoop_audit_sessions_bounds(ss, p, last ? handler : NULL,
+                                            last ? data : NULL);
     }
 
     ss->npushes = 0;
     ss->nevents = 0;
 
-    return sent;
+    return rc == NGX_OK;
 }
 
 
-static ngx_uint_t
+/* the list's length and lifetime, the sessions index: handler gets the
+ * last command's reply; what that command's sending returned */
+
+static ngx_int_t
 ngx_hoop_audit_sessions_bounds(ngx_hoop_audit_sessions_t *ss,
     ngx_hoop_audit_session_push_t *p, ngx_hoop_redis_reply_pt handler,
     void *data)
 {
     u_char       keep[NGX_INT64_LEN + 2];
     size_t       a[4];
-    ngx_uint_t   sweep, sent;
+    ngx_uint_t   sweep;
     const char  *v[4];
 
-    sent = 0;
+    if (handler == NULL) {
+        handler = ngx_hoop_audit_sessions_reply;
+    }
 
     /* forget sessions whose lists have expired: once a minute at most */
     sweep = (ss->swept == 0
@@ -271,15 +279,13 @@ ngx_hoop_audit_sessions_bounds(ngx_hoop_audit_sessions_t *ss,
     v[2] = (const char *) keep;
     a[2] = ngx_sprintf(keep, "-%d", NGX_HOOP_SESSION_MAX_EVENTS) - keep;
     v[3] = "-1"; a[3] = 2;
-    sent += ngx_hoop_redis_command(ss->redis, 4, v, a,
-                                   ngx_hoop_audit_sessions_reply, NULL)
-            == NGX_OK;
+    (void) ngx_hoop_redis_command(ss->redis, 4, v, a,
+                                  ngx_hoop_audit_sessions_reply, NULL);
 
     v[0] = "EXPIRE"; a[0] = 6;
     v[2] = NGX_HOOP_SESSION_TTL; a[2] = sizeof(NGX_HOOP_SESSION_TTL) - 1;
-    sent += ngx_hoop_redis_command(ss->redis, 3, v, a,
-                                   ngx_hoop_audit_sessions_reply, NULL)
-            == NGX_OK;
+    (void) ngx_hoop_redis_command(ss->redis, 3, v, a,
+                                  ngx_hoop_audit_sessions_reply, NULL);
 
     v[0] = "ZADD"; a[0] = 4;
     v[1] = NGX_HOOP_SESSIONS_INDEX;
@@ -287,15 +293,13 @@ ngx_hoop_audit_sessions_bounds(ngx_hoop_audit_sessions_t *ss,
     v[2] = (const char *) p->time; a[2] = p->time_len;
     v[3] = (const char *) p->key + sizeof(NGX_HOOP_SESSION_KEY) - 1;
     a[3] = p->key_len - (sizeof(NGX_HOOP_SESSION_KEY) - 1);
-    sent += ngx_hoop_redis_command(ss->redis, 4, v, a,
-                                   !sweep && handler
-                                   ? handler : ngx_hoop_audit_sessions_reply,
-                                   !sweep ? data : NULL)
-            == NGX_OK;
 
     if (!sweep) {
-        return sent;
+        return ngx_hoop_redis_command(ss->redis, 4, v, a, handler, data);
     }
+
+    (void) ngx_hoop_redis_command(ss->redis, 4, v, a,
+                                  ngx_hoop_audit_sessions_reply, NULL);
 
     ss->swept = ngx_current_msec;
 
@@ -306,13 +310,8 @@ ngx_hoop_audit_sessions_bounds(ngx_hoop_audit_sessions_t *ss,
                        ngx_hoop_audit_sessions_now()
                        - (ngx_msec_t) NGX_HOOP_SESSION_TTL_SEC * 1000)
            - keep;
-    sent += ngx_hoop_redis_command(ss->redis, 4, v, a,
-                                   handler ? handler
-                                           : ngx_hoop_audit_sessions_reply,
-                                   data)
-            == NGX_OK;
 
-    return sent;
+    return ngx_hoop_redis_command(ss->redis, 4, v, a, handler, data);
 }
 
 

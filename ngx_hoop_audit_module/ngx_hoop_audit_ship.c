@@ -393,7 +393,8 @@ ngx_hoop_audit_index_flush(ngx_hoop_audit_ship_t *ship)
         return;
     }
 
-    /* nothing went out: no event waits for it */
+    /* no last command went out (nothing to append, or it failed): no
+     * event waits for a reply that will not come */
 
     for (q = ngx_queue_last(&ship->inflight);
          q != ngx_queue_sentinel(&ship->inflight);

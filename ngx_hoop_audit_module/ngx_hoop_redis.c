@@ -552,9 +552,13 @@ ngx_hoop_redis_format(ngx_hoop_redis_t *rd, int argc, const char **argv,
     size_t   need, size;
     int      i;
 
-    /* "*" argc CRLF, and per argument "$" length CRLF bytes CRLF */
+    /*
+     * "*" argc CRLF, and per argument "$" length CRLF bytes CRLF; then a
+     * NUL, as hiredis' own (sds) commands have: it looks one byte past the
+     * first argument, and its argument scan uses strchr()
+     */
 
-    need = 1 + NGX_SIZE_T_LEN + 2;
+    need = 1 + NGX_SIZE_T_LEN + 2 + 1;
 
     for (i = 0; i < argc; i++) {
         need += 1 + NGX_SIZE_T_LEN + 2 + argvlen[i] + 2;
@@ -591,6 +595,7 @@ ngx_hoop_redis_format(ngx_hoop_redis_t *rd, int argc, const char **argv,
     }
 
     *len = p - rd->resp;
+    *p = '\0';
 
     return rd->resp;
 }
