@@ -58,7 +58,6 @@ static void ngx_hoop_audit_sessions_reply(ngx_hoop_redis_t *rd,
 static ngx_int_t ngx_hoop_audit_sessions_bounds(
     ngx_hoop_audit_sessions_t *ss, ngx_hoop_audit_session_push_t *p,
     ngx_hoop_redis_reply_pt handler, void *data);
-static ngx_msec_t ngx_hoop_audit_sessions_now(void);
 
 
 ngx_hoop_audit_sessions_t *
@@ -307,7 +306,7 @@ ngx_hoop_audit_sessions_bounds(ngx_hoop_audit_sessions_t *ss,
     v[2] = "-inf"; a[2] = 4;
     v[3] = (const char *) keep;
     a[3] = ngx_sprintf(keep, "(%M",
-                       ngx_hoop_audit_sessions_now()
+                       ngx_hoop_review_now()
                        - (ngx_msec_t) NGX_HOOP_SESSION_TTL_SEC * 1000)
            - keep;
 
@@ -324,15 +323,4 @@ ngx_hoop_audit_sessions_reply(ngx_hoop_redis_t *rd, redisReply *reply,
                       "hoop audit: session index: %*s",
                       (size_t) reply->len, reply->str);
     }
-}
-
-
-static ngx_msec_t
-ngx_hoop_audit_sessions_now(void)
-{
-    ngx_time_t  *tp;
-
-    tp = ngx_timeofday();
-
-    return (ngx_msec_t) tp->sec * 1000 + tp->msec;
 }

@@ -114,7 +114,6 @@ static void ngx_hoop_review_message(ngx_hoop_redis_t *rd, redisReply *reply,
 static void ngx_hoop_review_lost(ngx_event_t *ev);
 static void ngx_hoop_review_sweep(ngx_event_t *ev);
 
-static ngx_msec_t ngx_hoop_review_now(void);
 static ngx_int_t ngx_hoop_review_str(redisReply *r, ngx_str_t *s);
 
 
@@ -1245,7 +1244,9 @@ ngx_hoop_review_audit_decided(ngx_log_t *log, ngx_str_t *id,
 /* --- helpers ------------------------------------------------------------- */
 
 
-static ngx_msec_t
+/* milliseconds since the epoch: review times, the sessions index scores */
+
+ngx_msec_t
 ngx_hoop_review_now(void)
 {
     ngx_time_t  *tp;

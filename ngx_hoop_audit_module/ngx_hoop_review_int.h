@@ -65,6 +65,9 @@ void ngx_hoop_review_audit_decided(ngx_log_t *log, ngx_str_t *id,
     ngx_str_t *state, ngx_str_t *kind, ngx_str_t *scope, ngx_str_t *sub,
     ngx_hoop_identity_t *approver, ngx_str_t *comment);
 
+/* ms since the epoch (ngx_timeofday's), as review and index times */
+ngx_msec_t ngx_hoop_review_now(void);
+
 /* 1 if the id has the shape of ours (so it may go into a key) */
 ngx_uint_t ngx_hoop_review_valid_id(ngx_str_t *id);
 
